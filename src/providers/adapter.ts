@@ -1,0 +1,55 @@
+import type { ProviderConfig } from '../config/schema.js';
+import type { SluiceError } from '../errors.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../streaming/types.js';
+
+/** One Server-Sent Event as eventsource-parser hands it over. */
+export interface SseEvent {
+  event?: string | undefined;
+  data: string;
+  id?: string | undefined;
+}
+
+/** What an adapter asks the upstream client to send. Adapters never do I/O themselves. */
+export interface UpstreamRequest {
+  url: string;
+  method: 'POST' | 'GET';
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface BuildContext {
+  provider: ProviderConfig;
+  /** The model name to send upstream (after routing and any name mapping). */
+  upstreamModel: string;
+  /** Whether to ask the upstream for SSE. */
+  stream: boolean;
+  /** The provider key to authenticate with, if any. Never the client's key. */
+  apiKey: string | undefined;
+}
+
+/**
+ * A canonical chunk. Passthrough adapters set `text` (the upstream's JSON, forwarded untouched and
+ * parsed only when inspected); translating adapters set `chunk`.
+ */
+export type ChunkEvent =
+  | { type: 'chunk'; chunk: ChatCompletionChunk; text?: undefined }
+  | { type: 'chunk'; text: string; chunk?: undefined };
+
+export type StreamEvent = ChunkEvent | { type: 'error'; error: SluiceError } | { type: 'done' };
+
+/**
+ * Translation between one provider's wire format and the OpenAI shapes. Pure: no fastify, undici or
+ * pino, no clocks beyond `Date.now()` for `created`. Memory that spans events lives in `S`.
+ */
+export interface Adapter<S = unknown> {
+  buildRequest(request: ChatRequest, context: BuildContext): UpstreamRequest;
+  initStream(): S;
+  /** Zero or more canonical events for one upstream SSE event. */
+  parseEvent(event: SseEvent, state: S): StreamEvent[];
+  /** Events to emit at upstream EOF (for protocols without a terminator such as `[DONE]`). */
+  endStream(state: S): StreamEvent[];
+  /** A whole non-stream JSON response body, already parsed. Throws SluiceError when unusable. */
+  parseResponse(body: unknown): ChatCompletion;
+  /** An upstream error response (status >= 400) in OpenAI terms. */
+  parseError(status: number, bodyText: string): SluiceError;
+}

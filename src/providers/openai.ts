@@ -1,0 +1,92 @@
+import { upstreamErrorEvent, upstreamInvalid } from '../errors.js';
+import type { ChatCompletion, ChatRequest } from '../streaming/types.js';
+import type { Adapter, BuildContext, SseEvent, StreamEvent, UpstreamRequest } from './adapter.js';
+import { errorFieldsFromBody, upstreamStatusError } from './upstream-error.js';
+
+const DONE: StreamEvent = { type: 'done' };
+
+export function joinUrl(base: string, path: string): string {
+  return base.endsWith('/') ? base + path.slice(1) : base + path;
+}
+
+/**
+ * The body an OpenAI-compatible upstream receives: the client's request with every unknown field
+ * kept, the upstream model name, and usage always requested on streams (Sluice logs tokens).
+ */
+export function openaiRequestBody(request: ChatRequest, context: BuildContext): string {
+  const body: ChatRequest = { ...request, model: context.upstreamModel, stream: context.stream };
+  if (context.stream) body.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
+  else delete body.stream_options; // OpenAI rejects stream_options without stream: true
+  return JSON.stringify(body);
+}
+
+/** An `{"error": ...}` payload inside a stream, as an error event; retryable unless it is the request's fault. */
+export function streamErrorEvent(payload: unknown): StreamEvent {
+  const fields = errorFieldsFromBody(502, typeof payload === 'string' ? payload : JSON.stringify(payload));
+  const type = fields.type ?? 'server_error';
+  const retryable = type !== 'invalid_request_error' && fields.code !== 'context_length_exceeded';
+  return { type: 'error', error: upstreamErrorEvent(fields.message, type, fields.code ?? null, 502, retryable) };
+}
+
+/**
+ * Any OpenAI-compatible upstream. Streams pass through: each event's JSON text is forwarded as
+ * received and parsed only when it may be an error.
+ */
+export const openaiAdapter: Adapter<null> = {
+  buildRequest(request: ChatRequest, context: BuildContext): UpstreamRequest {
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...context.provider.headers };
+    if (context.apiKey !== undefined) headers.authorization = `Bearer ${context.apiKey}`;
+    return {
+      url: joinUrl(context.provider.base_url ?? 'http://mock.invalid', '/chat/completions'),
+      method: 'POST',
+      headers,
+      body: openaiRequestBody(request, context),
+    };
+  },
+
+  initStream(): null {
+    return null;
+  },
+
+  parseEvent(event: SseEvent): StreamEvent[] {
+    const data = event.data;
+    if (data === '[DONE]') return [DONE];
+    if (event.event === 'error') return [streamErrorEvent(safeJson(data) ?? data)];
+    // Non-JSON data (`data: keep-alive`) would break every OpenAI client: treat it as a comment.
+    if (data.charCodeAt(0) !== 123 /* { */ && data.trimStart().charCodeAt(0) !== 123) return [];
+    if (data.includes('"error"')) {
+      const parsed = safeJson(data);
+      if (parsed !== null && typeof parsed === 'object' && (parsed as { error?: unknown }).error) {
+        return [streamErrorEvent(parsed)];
+      }
+    }
+    return [{ type: 'chunk', text: data }];
+  },
+
+  endStream(): StreamEvent[] {
+    return [];
+  },
+
+  parseResponse(body: unknown): ChatCompletion {
+    if (body === null || typeof body !== 'object') throw upstreamInvalid('the body is not a JSON object');
+    const record = body as Record<string, unknown>;
+    if (record.error) {
+      const error = streamErrorEvent(record);
+      throw error.type === 'error' ? error.error : upstreamInvalid('an unreadable error body');
+    }
+    if (!Array.isArray(record.choices)) throw upstreamInvalid('the completion has no choices array');
+    return body as ChatCompletion;
+  },
+
+  parseError(status: number, bodyText: string) {
+    return upstreamStatusError(status, errorFieldsFromBody(status, bodyText));
+  },
+};
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
