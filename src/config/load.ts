@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
+import { routeProblems } from '../routing/route.js';
 import { configSchema, type Config } from './schema.js';
 
 export const defaultConfigPath = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
@@ -40,6 +41,8 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv, source = '
   const substituted = substitute(raw ?? {}, references);
   const result = configSchema.safeParse(substituted);
   if (!result.success) throw new ConfigError(source, result.error.issues.map(formatIssue));
+  const problems = routeProblems(result.data);
+  if (problems.length > 0) throw new ConfigError(source, problems);
   return result.data;
 }
 

@@ -1,11 +1,24 @@
 import { z } from 'zod';
 
+/**
+ * `${VAR}` interpolation yields strings; numeric and boolean fields accept their string forms so that
+ * `port: ${PORT:-8080}` works. String fields stay strings (an all-digit key remains a key).
+ */
+function fromText<T extends z.ZodType>(schema: T): ReturnType<typeof z.preprocess<unknown, T>> {
+  return z.preprocess((value) => {
+    if (typeof value !== 'string') return value;
+    const text = value.trim();
+    if (text === 'true' || text === 'false') return text === 'true';
+    return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : value;
+  }, schema);
+}
+
 const timeouts = z
   .object({
-    connect_ms: z.number().int().positive().default(10_000),
-    first_byte_ms: z.number().int().positive().default(60_000),
-    idle_ms: z.number().int().positive().default(120_000),
-    total_ms: z.number().int().positive().default(900_000),
+    connect_ms: fromText(z.number().int().positive()).default(10_000),
+    first_byte_ms: fromText(z.number().int().positive()).default(60_000),
+    idle_ms: fromText(z.number().int().positive()).default(120_000),
+    total_ms: fromText(z.number().int().positive()).default(900_000),
   })
   .strict()
   .prefault({});
@@ -28,39 +41,91 @@ const provider = z
       .string()
       .optional()
       .transform((k) => (k === '' ? undefined : k)),
+    /** Several keys: requests rotate over them; a key that got 429/401 cools down. */
+    api_keys: z
+      .array(z.string())
+      .default([])
+      .transform((keys) => keys.filter((k) => k !== '')),
+    /** `upstream`: GET /v1/models also lists the upstream's own /models (cached). */
+    list_models: z.enum(['config', 'upstream']).default('config'),
+    circuit_breaker: z
+      .object({
+        failure_threshold: fromText(z.number().int().positive()).default(5),
+        cooldown_ms: fromText(z.number().int().positive()).default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    /** How long a key that got 429/401 rests when the upstream gave no Retry-After. */
+    key_cooldown_ms: fromText(z.number().int().positive()).default(60_000),
     headers: z.record(z.string(), z.string()).default({}),
     models,
-    force_upstream_stream: z.boolean().default(false),
-    supports_stream: z.boolean().default(true),
-    max_retries: z.number().int().min(0).max(10).default(1),
+    force_upstream_stream: fromText(z.boolean()).default(false),
+    supports_stream: fromText(z.boolean()).default(true),
+    max_retries: fromText(z.number().int().min(0).max(10)).default(1),
     timeouts,
     /** mock only: delay before each streamed word. */
-    token_delay_ms: z.number().int().min(0).default(0),
+    token_delay_ms: fromText(z.number().int().min(0)).default(0),
     /** azure: the api-version query parameter. */
     api_version: z.string().optional(),
     /** anthropic: the anthropic-version header. */
     anthropic_version: z.string().default('2023-06-01'),
     /** anthropic: max_tokens when the client sends none (Anthropic requires it). */
-    default_max_tokens: z.number().int().positive().default(4096),
+    default_max_tokens: fromText(z.number().int().positive()).default(4096),
   })
   .strict()
   .superRefine((p, ctx) => {
     if (p.type !== 'mock' && p.base_url === undefined) {
       ctx.addIssue({ code: 'custom', path: ['base_url'], message: `required for type '${p.type}'` });
     }
+    if (p.list_models === 'upstream' && p.type !== 'openai') {
+      ctx.addIssue({ code: 'custom', path: ['list_models'], message: "'upstream' is supported for type 'openai' only" });
+    }
   });
+
+const clientKey = z.union([
+  z.string(),
+  z
+    .object({
+      key: z.string(),
+      name: z.string().min(1),
+      /** Models this key may use: exact names or prefixes ending in "*" (`openai/*`). */
+      models: z.array(z.string().min(1)).optional(),
+    })
+    .strict(),
+]);
+
+const routeTarget = z
+  .object({
+    model: z.string().min(1),
+    weight: fromText(z.number().positive()).default(1),
+  })
+  .strict();
+
+const route = z
+  .object({
+    name: z.string().min(1),
+    strategy: z.enum(['fallback', 'round_robin', 'weighted', 'least_busy']).default('fallback'),
+    targets: z.array(routeTarget).min(1, 'a route needs at least one target'),
+    /** Statuses that move to the next target besides connect errors, timeouts, 5xx and 429. */
+    fallback_on: z.array(fromText(z.number().int().min(400).max(599))).default([]),
+    /** A model to try when a target rejects the prompt as too long for its context window. */
+    on_context_overflow: z.string().min(1).optional(),
+  })
+  .strict();
 
 const server = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
-    port: z.number().int().min(0).max(65535).default(8080),
+    port: fromText(z.number().int().min(0).max(65535)).default(8080),
     // An entry interpolated from an unset variable is empty: it means "no key", not a key "".
     api_keys: z
-      .array(z.string())
+      .array(clientKey)
       .default([])
-      .transform((keys) => keys.filter((k) => k !== '')),
-    body_limit_mb: z.number().positive().default(20),
-    keepalive_ms: z.number().int().positive().default(15_000),
+      .transform((keys) => keys.filter((k) => (typeof k === 'string' ? k : k.key) !== '')),
+    body_limit_mb: fromText(z.number().positive()).default(20),
+    keepalive_ms: fromText(z.number().int().positive()).default(15_000),
+    /** On SIGTERM/SIGINT, how long in-flight streams may finish before they are ended. */
+    shutdown_grace_ms: fromText(z.number().int().min(0)).default(10_000),
   })
   .strict()
   .prefault({});
@@ -69,6 +134,7 @@ export const configSchema = z
   .object({
     server,
     providers: z.array(provider).min(1, 'at least one provider is required'),
+    routes: z.array(route).default([]),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -77,9 +143,16 @@ export const configSchema = z
       if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['providers', i, 'name'], message: `duplicate provider name '${p.name}'` });
       seen.add(p.name);
     });
+    const routeNames = new Set<string>();
+    c.routes.forEach((r, i) => {
+      if (routeNames.has(r.name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name '${r.name}'` });
+      routeNames.add(r.name);
+    });
   });
 
 export type Config = z.infer<typeof configSchema>;
 export type ProviderConfig = Config['providers'][number];
 export type ServerConfig = Config['server'];
 export type Timeouts = ProviderConfig['timeouts'];
+export type RouteConfig = Config['routes'][number];
+export type ClientKeyConfig = ServerConfig['api_keys'][number];

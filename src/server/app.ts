@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.js';
+import { SluiceError } from '../errors.js';
+import { closeState, createState, type Gateway } from '../gateway.js';
+import { loggerOptions } from '../observability/log.js';
+import { adapterFor, clientFor } from '../providers/index.js';
+import type { ClientIdentity } from './auth.js';
+import { handleChatCompletion } from './chat-completions.js';
+import { fromFastifyError, sendError } from './error-reply.js';
+import { listModels } from './models.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client key's identity; undefined when client auth is off. */
+    client: ClientIdentity | undefined;
+  }
+}
+
+export interface AppOptions {
+  logLevel?: string;
+  /** Where log lines go (stdout by default); tests read them. */
+  logStream?: { write(line: string): void };
+}
+
+export interface App {
+  app: FastifyInstance;
+  gateway: Gateway;
+  /** Swap in a new config for new requests; in-flight requests keep the old one. */
+  reload(config: Config): void;
+  /** Stop accepting, let in-flight requests finish for `graceMs`, end the rest, close. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** The fastify instance with every route; it never listens (main.ts does). */
+export function buildApp(config: Config, options: AppOptions = {}): App {
+  const bodyLimitMb = config.server.body_limit_mb;
+  const app = Fastify({
+    logger: options.logStream ? { ...loggerOptions(options.logLevel), stream: options.logStream } : loggerOptions(options.logLevel),
+    bodyLimit: Math.floor(bodyLimitMb * 1024 * 1024),
+    // One access line per request is written by the routes themselves, not fastify's pair.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+  });
+  const gateway: Gateway = {
+    state: createState(config, clientFor, adapterFor),
+    log: app.log,
+    sseAutodetectWarned: new Set(),
+    inflight: new Set(),
+  };
+
+  app.decorateRequest('client', undefined);
+
+  // Any content type is read as JSON: curl without -H 'content-type' must still work.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(Object.assign(new Error((err as Error).message), { code: 'SLUICE_INVALID_JSON', statusCode: 400 }), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check(request.headers);
+  });
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const error = fromFastifyError(err as Parameters<typeof fromFastifyError>[0], bodyLimitMb);
+    if (error.status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ status: error.status, code: error.code, url: request.url }, 'request rejected');
+    return sendError(reply, error);
+  });
+
+  app.setNotFoundHandler(async (request, reply) =>
+    sendError(reply, new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' })),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/v1/models', async () => ({ object: 'list', data: await listModels(gateway.state, app.log) }));
+
+  app.post('/v1/chat/completions', async (request, reply) => {
+    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+    await handleChatCompletion(gateway, request, reply);
+  });
+
+  app.addHook('onClose', async () => closeState(gateway.state));
+
+  return {
+    app,
+    gateway,
+    reload(next: Config): void {
+      const previous = gateway.state;
+      gateway.state = createState(next, clientFor, adapterFor);
+      void closeState(previous);
+    },
+    async shutdown(graceMs: number): Promise<void> {
+      const closed = app.close();
+      const deadline = setTimeout(() => {
+        const reason = new SluiceError('SLUICE_ERR_SHUTDOWN', 503, 'server_error', 'Sluice is shutting down; the request was ended.', { outcome: 'shutdown', openaiCode: 'server_shutting_down' });
+        for (const controller of gateway.inflight) controller.abort(reason);
+      }, graceMs);
+      try {
+        await closed;
+      } finally {
+        clearTimeout(deadline);
+      }
+    },
+  };
+}

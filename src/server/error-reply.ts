@@ -1,0 +1,29 @@
+import type { FastifyReply } from 'fastify';
+import { SluiceError } from '../errors.js';
+
+/** Before the first byte every error leaves as JSON with its status (after it, see SseWriter.fail). */
+export function sendError(reply: FastifyReply, error: SluiceError): FastifyReply {
+  return reply.code(error.status).headers(error.headers).type('application/json').send(JSON.stringify(error.toBody()));
+}
+
+interface FastifyLikeError {
+  statusCode?: number;
+  code?: string;
+  message: string;
+}
+
+/** fastify's own errors (body too large, bad JSON, bad content type) in OpenAI shape. */
+export function fromFastifyError(err: FastifyLikeError, bodyLimitMb: number): SluiceError {
+  if (err instanceof SluiceError) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new SluiceError('SLUICE_ERR_BODY_TOO_LARGE', 413, 'invalid_request_error', `The request body is larger than the ${bodyLimitMb} MB limit (server.body_limit_mb).`, { openaiCode: 'request_too_large' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new SluiceError('SLUICE_ERR_BAD_REQUEST', 400, 'invalid_request_error', 'The request body is empty; send a JSON object with "model" and "messages".');
+    case 'SLUICE_INVALID_JSON':
+      return new SluiceError('SLUICE_ERR_BAD_REQUEST', 400, 'invalid_request_error', `The request body is not valid JSON: ${err.message}`, { openaiCode: 'invalid_json' });
+  }
+  const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+  if (status < 500) return new SluiceError('SLUICE_ERR_BAD_REQUEST', status, 'invalid_request_error', err.message);
+  return new SluiceError('SLUICE_ERR_INTERNAL', 500, 'server_error', 'Internal gateway error.', { cause: err });
+}

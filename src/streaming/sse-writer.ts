@@ -1,0 +1,79 @@
+import type { ServerResponse } from 'node:http';
+import type { SluiceError } from '../errors.js';
+
+const DONE_EVENT = 'data: [DONE]\n\n';
+const PING_COMMENT = ': ping\n\n';
+
+/**
+ * Sink A: the only place SSE text is written. Events are `data: <json>\n\n`, flushed as they come;
+ * a write that fills the socket buffer makes the caller wait for 'drain' (backpressure), so a slow
+ * client holds the upstream instead of growing memory.
+ */
+export class SseWriter {
+  private opened = false;
+  private finished = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    /** Read when the status goes out, so it can name the provider that finally served. */
+    private readonly extraHeaders: () => Record<string, string>,
+  ) {}
+
+  get headersSent(): boolean {
+    return this.opened;
+  }
+
+  open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    this.res.writeHead(200, {
+      ...this.extraHeaders(),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    this.res.flushHeaders();
+  }
+
+  ping(): void {
+    this.open();
+    if (!this.finished) this.res.write(PING_COMMENT);
+  }
+
+  /** Writes pre-framed events; resolves when the client can take more. */
+  write(framed: string): Promise<void> | undefined {
+    this.open();
+    if (this.finished || this.res.writableEnded || this.res.destroyed) return undefined;
+    if (this.res.write(framed)) return undefined;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+
+  /** `[DONE]` and close, even if the upstream keeps its socket open. */
+  end(): void {
+    if (this.finished) return;
+    this.open();
+    this.finished = true;
+    this.res.end(DONE_EVENT);
+  }
+
+  /** One error event the official SDKs throw on, then `[DONE]`. */
+  fail(error: SluiceError): void {
+    if (this.finished) return;
+    this.open();
+    this.finished = true;
+    this.res.end(`data: ${JSON.stringify(error.toBody())}\n\n${DONE_EVENT}`);
+  }
+}
+
+export function frame(json: string): string {
+  return `data: ${json}\n\n`;
+}

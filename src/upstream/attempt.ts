@@ -1,0 +1,163 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SluiceError, upstreamInvalid } from '../errors.js';
+import type { ProviderRuntime, RequestContext } from '../gateway.js';
+import { resolveProviderModel, type Target } from '../routing/route.js';
+import type { HeaderValue, UpstreamResponse } from './client.js';
+
+/** One try against one provider: the runtime, the target, the key to use, the abort signal. */
+export interface Attempt {
+  runtime: ProviderRuntime;
+  target: Target;
+  apiKey: string | undefined;
+  signal: AbortSignal;
+}
+
+const RETRY_AFTER_CAP_MS = 10_000;
+const PASSED_HEADERS = /^(retry-after|retry-after-ms|x-ratelimit-.*)$/i;
+
+export function asSluiceError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  return new SluiceError('SLUICE_ERR_INTERNAL', 500, 'server_error', 'Internal gateway error.', { cause: err, outcome: 'internal' });
+}
+
+function runtimeOf(ctx: RequestContext, target: Target): ProviderRuntime {
+  const runtime = ctx.state.providers.get(target.provider.name);
+  if (runtime === undefined) throw new SluiceError('SLUICE_ERR_INTERNAL', 500, 'server_error', `provider '${target.provider.name}' is not running`);
+  return runtime;
+}
+
+function isContextOverflow(error: SluiceError): boolean {
+  return error.status === 400 && (error.openaiCode === 'context_length_exceeded' || /context (length|window)|maximum context|too many tokens/i.test(error.message));
+}
+
+/**
+ * Tries the request's targets in the balancer's order. Before the first byte reaches the client, a
+ * failed target (connect error, timeout, 5xx, 429, a route's `fallback_on` status) moves to the
+ * next, after that target's own retries. A provider whose circuit is open is skipped.
+ */
+export async function runTargets<T>(ctx: RequestContext, attempt: (a: Attempt) => Promise<T>): Promise<T> {
+  const { route, targets } = ctx.resolution;
+  const queue = ctx.state.balancer.order(route, targets, (name) => ctx.state.providers.get(name)?.active ?? 0);
+  let lastError: SluiceError | undefined;
+  let overflowTried = false;
+  while (queue.length > 0) {
+    const target = queue.shift() as Target;
+    const runtime = runtimeOf(ctx, target);
+    if (!runtime.breaker.admit()) {
+      ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, outcome: 'circuit_open', ms: 0 });
+      lastError ??= new SluiceError('SLUICE_ERR_UPSTREAM_UNREACHABLE', 503, 'server_error', `Provider '${runtime.config.name}' is cooling down after repeated failures; try again shortly.`, {
+        retryable: true,
+        outcome: 'unreachable',
+        openaiCode: 'provider_unavailable',
+      });
+      continue;
+    }
+    try {
+      return await withRetries(ctx, runtime, target, attempt);
+    } catch (err) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      const error = asSluiceError(err);
+      lastError = error;
+      if (route?.on_context_overflow !== undefined && !overflowTried && isContextOverflow(error)) {
+        overflowTried = true;
+        const bigger = resolveProviderModel(ctx.state.config, route.on_context_overflow);
+        if (bigger !== undefined) queue.unshift(bigger);
+        continue;
+      }
+      if (!(error.retryable || (route?.fallback_on.includes(error.status) ?? false))) throw error;
+    }
+  }
+  throw lastError ?? new SluiceError('SLUICE_ERR_INTERNAL', 500, 'server_error', 'No target to try.');
+}
+
+/** One target, retried while nothing reached the client, with jittered backoff honouring Retry-After. */
+async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, target: Target, attempt: (a: Attempt) => Promise<T>): Promise<T> {
+  let retries = 0;
+  let keySwitches = 0;
+  for (;;) {
+    const apiKey = runtime.keys.take();
+    const started = Date.now();
+    ctx.record.provider = runtime.config.name;
+    ctx.record.upstreamModel = target.upstreamModel;
+    runtime.active++;
+    try {
+      const result = await attempt({ runtime, target, apiKey, signal: ctx.signal });
+      runtime.breaker.success();
+      ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: ctx.record.upstreamStatus, outcome: 'ok', ms: Date.now() - started });
+      return result;
+    } catch (err) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      const error = asSluiceError(err);
+      ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: error.code === 'SLUICE_ERR_UPSTREAM_STATUS' ? error.status : undefined, outcome: error.outcome, ms: Date.now() - started });
+      // A key the upstream refused (429/401) rests, and the next key is tried at once.
+      if (error.code === 'SLUICE_ERR_UPSTREAM_STATUS' && (error.status === 429 || error.status === 401) && apiKey !== undefined) {
+        runtime.keys.rest(apiKey, error.retryAfterMs ?? runtime.config.key_cooldown_ms);
+        if (keySwitches < runtime.keys.size - 1) {
+          keySwitches++;
+          continue;
+        }
+      }
+      if (error.retryable && error.status !== 429) runtime.breaker.failure();
+      const retryAfter = error.retryAfterMs ?? 0;
+      if (!error.retryable || retries >= runtime.config.max_retries || retryAfter > RETRY_AFTER_CAP_MS) throw error;
+      retries++;
+      ctx.log.debug({ provider: runtime.config.name, retry: retries, code: error.code }, 'retrying upstream');
+      const backoff = Math.max(retryAfter, 100 * 2 ** (retries - 1) * (0.5 + Math.random()));
+      await sleep(backoff, undefined, { signal: ctx.signal }).catch(() => undefined);
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+    } finally {
+      runtime.active--;
+    }
+  }
+}
+
+/** Sends one upstream request; an error status becomes a SluiceError carrying the rate-limit headers. */
+export async function send(ctx: RequestContext, a: Attempt, stream: boolean): Promise<UpstreamResponse> {
+  const upstreamRequest = a.runtime.adapter.buildRequest(ctx.request, { provider: a.runtime.config, upstreamModel: a.target.upstreamModel, stream, apiKey: a.apiKey });
+  const response = await a.runtime.client.send(upstreamRequest, a.signal);
+  ctx.record.upstreamStatus = response.status;
+  if (response.status < 400) return response;
+  const text = await readText(response, 1024 * 1024);
+  const error = redactKey(a.runtime.adapter.parseError(response.status, text), a.apiKey);
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (PASSED_HEADERS.test(name) && value !== undefined) error.headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const retryAfter = retryAfterMs(response.headers);
+  if (retryAfter !== undefined) (error as { retryAfterMs?: number }).retryAfterMs = retryAfter;
+  throw error;
+}
+
+function redactKey(error: SluiceError, key: string | undefined): SluiceError {
+  if (key === undefined || key.length < 4 || !error.message.includes(key)) return error;
+  return new SluiceError(error.code, error.status, error.type, error.message.split(key).join('[redacted]'), {
+    param: error.param,
+    openaiCode: error.openaiCode,
+    retryable: error.retryable,
+    outcome: error.outcome,
+  });
+}
+
+function retryAfterMs(headers: Record<string, HeaderValue>): number | undefined {
+  const ms = Number(headers['retry-after-ms']);
+  if (headers['retry-after-ms'] !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
+  const raw = headers['retry-after'];
+  if (typeof raw !== 'string') return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+export async function readText(response: UpstreamResponse, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const bytes of response.body) {
+    size += bytes.byteLength;
+    if (size > limit) {
+      response.destroy();
+      throw upstreamInvalid(`the response body is larger than ${limit} bytes`);
+    }
+    parts.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

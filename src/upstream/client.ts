@@ -1,0 +1,93 @@
+import { Pool, errors as undiciErrors } from 'undici';
+import type { ProviderConfig } from '../config/schema.js';
+import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../errors.js';
+import type { UpstreamRequest } from '../providers/adapter.js';
+
+export type HeaderValue = string | string[] | undefined;
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, HeaderValue>;
+  body: AsyncIterable<Uint8Array>;
+  /** Stop reading and release the connection (the upstream sees its socket closed if mid-body). */
+  destroy(): void;
+}
+
+/** The only network I/O in Sluice. One per provider. */
+export interface UpstreamClient {
+  send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
+
+/**
+ * A keep-alive pool per provider origin. Connect, first-byte (response headers) and idle (between
+ * body reads) timeouts are undici's own; the total timeout is the caller's AbortSignal.
+ */
+export class UndiciClient implements UpstreamClient {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly provider: ProviderConfig) {}
+
+  private pool(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connect: { timeout: this.provider.timeouts.connect_ms },
+        headersTimeout: this.provider.timeouts.first_byte_ms,
+        bodyTimeout: this.provider.timeouts.idle_ms,
+        keepAliveTimeout: 30_000,
+        pipelining: 1,
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+    const url = new URL(request.url);
+    try {
+      const response = await this.pool(url.origin).request({
+        path: url.pathname + url.search,
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? null,
+        signal,
+      });
+      const body = response.body;
+      return {
+        status: response.statusCode,
+        headers: response.headers,
+        body: this.guardBody(body),
+        destroy: () => body.destroy(),
+      };
+    } catch (err) {
+      throw this.classify(err, false);
+    }
+  }
+
+  /** Re-throws body errors (idle timeout, reset) as SluiceErrors. */
+  private async *guardBody(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    try {
+      yield* body;
+    } catch (err) {
+      throw this.classify(err, true);
+    }
+  }
+
+  classify(err: unknown, inBody: boolean): unknown {
+    if (err instanceof SluiceError) return err;
+    const name = this.provider.name;
+    const t = this.provider.timeouts;
+    if (err instanceof undiciErrors.ConnectTimeoutError) return upstreamTimeout(name, 'connect', t.connect_ms);
+    if (err instanceof undiciErrors.HeadersTimeoutError) return upstreamTimeout(name, 'first byte', t.first_byte_ms);
+    if (err instanceof undiciErrors.BodyTimeoutError) return idleTimeout(name, t.idle_ms);
+    if (err instanceof undiciErrors.RequestAbortedError || (err as { name?: string }).name === 'AbortError') return err;
+    if (inBody) return truncated(name, `the connection failed (${(err as { code?: string }).code ?? String(err)})`);
+    return upstreamUnreachable(name, err);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.pools.clear();
+  }
+}
