@@ -106,6 +106,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     },
     async shutdown(graceMs: number): Promise<void> {
       const closed = app.close();
+      // close() only drops the keep-alive connections idle at that moment; a stream that finishes
+      // later leaves its connection idle until keepAliveTimeout, so sweep until all are gone.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
       const deadline = setTimeout(() => {
         const reason = new SluiceError('SLUICE_ERR_SHUTDOWN', 503, 'server_error', 'Sluice is shutting down; the request was ended.', { outcome: 'shutdown', openaiCode: 'server_shutting_down' });
         for (const controller of gateway.inflight) controller.abort(reason);
@@ -114,6 +117,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
         await closed;
       } finally {
         clearTimeout(deadline);
+        clearInterval(sweep);
       }
     },
   };
