@@ -46,6 +46,8 @@ export interface AttemptRecord {
 
 /** What the access log line says about one request. */
 export interface AccessRecord {
+  /** The endpoint, e.g. /v1/chat/completions. */
+  api: string;
   model: string;
   stream: boolean;
   client?: string;

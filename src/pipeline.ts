@@ -4,9 +4,10 @@ import { SluiceError, truncated, upstreamInvalid, upstreamTimeout } from './erro
 import type { ProviderRuntime, RequestContext } from './gateway.js';
 import type { ChunkEvent, StreamEvent } from './providers/adapter.js';
 import { Aggregator } from './streaming/aggregate.js';
-import { chunkText, chunkValue, isSubstantive, mayHaveValue } from './streaming/inspect.js';
+import { ChatSseSink } from './streaming/chat-sink.js';
+import { chunkValue, isSubstantive } from './streaming/inspect.js';
 import { parseSseStream, parseSseText } from './streaming/parse.js';
-import { frame, SseWriter } from './streaming/sse-writer.js';
+import { SseWriter } from './streaming/sse-writer.js';
 import { synthesizeChunks } from './streaming/synthesize.js';
 import type { ChatCompletion } from './streaming/types.js';
 import { asSluiceError, readText, runTargets, send, type Attempt } from './upstream/attempt.js';
@@ -103,19 +104,31 @@ interface OpenedStream {
   rest: AsyncIterator<StreamEvent[]> | undefined;
 }
 
+/** Where a committed chunk stream goes: the chat SSE writer, or another API's translator. */
+export interface ChunkSink {
+  readonly headersSent: boolean;
+  /** A keep-alive while the first token is awaited (sends the status if not yet sent). */
+  ping(): void;
+  /** A batch of chunks; resolves when the client can take more (backpressure). */
+  write(events: ChunkEvent[]): Promise<void> | undefined;
+  /** How many choices got a finish_reason so far (an EOF is complete once all did). */
+  readonly finishedChoices: number;
+  end(): void;
+  fail(error: SluiceError): void;
+}
+
 /**
  * A stream client. Commit late: events are held back until the first substantive chunk, so an
- * upstream that fails right after opening can still be retried. Pings keep idle proxies from
- * cutting the wait; once one is out the status is 200 and later failures become error events.
+ * upstream that fails right after opening can still be retried or fall back. Pings keep idle
+ * proxies from cutting the wait; once one is out the status is 200 and later failures are events.
  */
-export async function streamToClient(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void> {
-  const writer = new SseWriter(res, headers);
-  const ping = setInterval(() => writer.ping(), ctx.state.config.server.keepalive_ms);
+export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<void> {
+  const ping = setInterval(() => sink.ping(), ctx.state.config.server.keepalive_ms);
   let opened: OpenedStream;
   try {
     opened = await runTargets(ctx, (a) => openStream(ctx, a));
   } catch (err) {
-    if (writer.headersSent) writer.fail(asSluiceError(err));
+    if (sink.headersSent) sink.fail(asSluiceError(err));
     throw err;
   } finally {
     clearInterval(ping);
@@ -123,16 +136,21 @@ export async function streamToClient(ctx: RequestContext, res: ServerResponse, h
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
   opened.runtime.active++;
   try {
-    await pump(ctx, opened, writer);
+    await pump(ctx, opened, sink);
   } catch (err) {
     opened.response.destroy();
     if (ctx.signal.aborted && ctx.signal.reason instanceof SluiceError && ctx.signal.reason.outcome === 'client_abort') throw ctx.signal.reason;
     const error = asSluiceError(ctx.signal.aborted ? ctx.signal.reason : err);
-    writer.fail(error);
+    sink.fail(error);
     throw error;
   } finally {
     opened.runtime.active--;
   }
+}
+
+/** A chat completions stream client: sink A. */
+export function streamToClient(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void> {
+  return streamInto(ctx, new ChatSseSink(new SseWriter(res, headers), ctx.request.stream_options?.include_usage === true, ctx.record));
 }
 
 async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream> {
@@ -177,55 +195,28 @@ async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream
   }
 }
 
-async function pump(ctx: RequestContext, opened: OpenedStream, writer: SseWriter): Promise<void> {
-  const wantsUsage = ctx.request.stream_options?.include_usage === true;
+async function pump(ctx: RequestContext, opened: OpenedStream, sink: ChunkSink): Promise<void> {
   const expectedChoices = typeof ctx.request.n === 'number' && ctx.request.n > 1 ? ctx.request.n : 1;
-  const finished = new Set<number>();
   let events: StreamEvent[] | undefined = opened.pending;
   while (events !== undefined) {
-    let out = '';
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i] as StreamEvent;
-      if (event.type === 'chunk') {
-        const text = forwardedText(ctx, event, wantsUsage, finished);
-        if (text !== undefined) out += frame(text);
-      } else {
-        if (out !== '') await writer.write(out);
-        opened.response.destroy();
-        if (event.type === 'error') {
-          ctx.record.outcome = event.error.outcome;
-          writer.fail(event.error);
-        } else writer.end();
-        return;
-      }
+    let end = 0;
+    while (end < events.length && (events[end] as StreamEvent).type === 'chunk') end++;
+    if (end > 0) await sink.write((end === events.length ? events : events.slice(0, end)) as ChunkEvent[]);
+    const last = events[end];
+    if (last !== undefined) {
+      opened.response.destroy();
+      if (last.type === 'error') {
+        ctx.record.outcome = last.error.outcome;
+        sink.fail(last.error);
+      } else sink.end();
+      return;
     }
-    if (out !== '') await writer.write(out);
     const next: IteratorResult<StreamEvent[]> | undefined = await opened.rest?.next();
     events = next === undefined || next.done ? undefined : next.value;
   }
   // EOF without [DONE]: complete only if every choice finished.
-  if (finished.size < expectedChoices) throw truncated(opened.runtime.config.name, 'the stream ended before a finish_reason');
-  writer.end();
-}
-
-/** The JSON text to send for a chunk, or undefined to drop it. Parses only chunks that may need it. */
-function forwardedText(ctx: RequestContext, event: ChunkEvent, wantsUsage: boolean, finished: Set<number>): string | undefined {
-  const text = event.text;
-  if (text !== undefined && event.chunk === undefined && !mayHaveValue(text, '"usage"') && !mayHaveValue(text, '"finish_reason"')) {
-    return chunkText(event);
-  }
-  const chunk = chunkValue(event);
-  for (const choice of chunk.choices) if (choice.finish_reason) finished.add(choice.index);
-  if (chunk.usage) {
-    ctx.record.usage = chunk.usage;
-    if (!wantsUsage) {
-      // Sluice asked for usage for its own accounting; a client that did not ask never sees it.
-      if (chunk.choices.length === 0) return undefined;
-      const { usage: _dropped, ...rest } = chunk;
-      return JSON.stringify(rest);
-    }
-  }
-  return chunkText(event);
+  if (sink.finishedChoices < expectedChoices) throw truncated(opened.runtime.config.name, 'the stream ended before a finish_reason');
+  sink.end();
 }
 
 export function totalTimeoutError(provider: ProviderConfig): SluiceError {

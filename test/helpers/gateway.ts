@@ -50,7 +50,7 @@ export async function bodyText(response: Response): Promise<string> {
 }
 
 export function accessLines(gateway: RunningGateway): Array<Record<string, unknown>> {
-  return gateway.logs.filter((l) => l.msg === 'chat completion');
+  return gateway.logs.filter((l) => l.msg === 'request completed');
 }
 
 export async function waitFor(predicate: () => boolean, ms = 3000): Promise<void> {

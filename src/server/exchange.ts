@@ -1,0 +1,118 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ProviderConfig } from '../config/schema.js';
+import { SluiceError, upstreamTimeout } from '../errors.js';
+import type { AccessRecord, Gateway, RequestContext } from '../gateway.js';
+import { resolveModel } from '../routing/route.js';
+import type { ChatRequest } from '../streaming/types.js';
+import { asSluiceError } from '../upstream/attempt.js';
+import { checkModelAllowed } from './auth.js';
+import { sendError } from './error-reply.js';
+
+/** How one API serves a validated request through the pipeline, streamed or whole. */
+export interface ExchangeHandlers {
+  /** Parse and validate the body (throws a 400 SluiceError), as the chat request to run. */
+  parse(body: unknown): ChatRequest;
+  /** A stream client: the reply is hijacked; write to `res`, sending `headers()` with the status. */
+  stream(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void>;
+  /** A non-stream client: the JSON body to send. */
+  complete(ctx: RequestContext): Promise<unknown>;
+}
+
+function clientAbort(): SluiceError {
+  return new SluiceError('SLUICE_ERR_CLIENT_ABORT', 499, 'invalid_request_error', 'The client closed the connection.', { outcome: 'client_abort' });
+}
+
+function totalTimeout(providers: ProviderConfig[]): { ms: number; error: () => SluiceError } {
+  const longest = providers.reduce((a, b) => (b.timeouts.total_ms > a.timeouts.total_ms ? b : a));
+  return { ms: longest.timeouts.total_ms, error: () => upstreamTimeout(longest.name, 'total', longest.timeouts.total_ms) };
+}
+
+/**
+ * One request's life: validate, check the client may use the model, route, run the pipeline into
+ * the sink the client asked for, turn any failure into the right error, write the access line.
+ */
+export async function runExchange(gateway: Gateway, request: FastifyRequest, reply: FastifyReply, handlers: ExchangeHandlers): Promise<void> {
+  const startedAt = Date.now();
+  const state = gateway.state; // a reload during this request does not touch it
+  const record: AccessRecord = { api: request.routeOptions.url ?? request.url, model: '', stream: false, attempts: [], outcome: 'ok', status: 200, client: request.client?.name };
+  const res = reply.raw;
+  const controller = new AbortController();
+  // A client that goes away (before or after the first token) aborts the upstream request at once.
+  const onClose = (): void => {
+    if (!res.writableFinished) controller.abort(clientAbort());
+  };
+  res.on('close', onClose);
+  gateway.inflight.add(controller);
+  let totalTimer: NodeJS.Timeout | undefined;
+  const headers = (): Record<string, string> => {
+    const out: Record<string, string> = { 'x-request-id': request.id, 'x-sluice-attempts': String(record.attempts.length) };
+    if (record.provider !== undefined) out['x-sluice-provider'] = record.provider;
+    return out;
+  };
+  try {
+    const body = handlers.parse(request.body);
+    record.model = body.model;
+    record.stream = body.stream === true;
+    checkModelAllowed(request.client, body.model);
+    const resolution = resolveModel(state.config, body.model);
+    const total = totalTimeout(resolution.targets.map((t) => t.provider));
+    totalTimer = setTimeout(() => controller.abort(total.error()), total.ms);
+    const ctx: RequestContext = { gateway, state, request: body, resolution, record, signal: controller.signal, startedAt, log: request.log };
+    if (record.stream) {
+      reply.hijack();
+      await handlers.stream(ctx, res, headers);
+    } else {
+      const result = await handlers.complete(ctx);
+      record.ttftMs = Date.now() - startedAt;
+      await reply.code(200).headers(headers()).type('application/json').send(JSON.stringify(result));
+    }
+  } catch (err) {
+    const error = asSluiceError(err);
+    if (error.code === 'SLUICE_ERR_INTERNAL') request.log.error({ err: error.cause ?? error }, 'internal error');
+    if (record.outcome === 'ok') record.outcome = error.outcome;
+    if (error.outcome === 'client_abort') record.status = 499;
+    else if (!res.headersSent) {
+      record.status = error.status;
+      if (reply.sent) sendRawError(res, error, headers());
+      else await sendError(reply.headers(headers()), error);
+    }
+  } finally {
+    clearTimeout(totalTimer);
+    res.off('close', onClose);
+    gateway.inflight.delete(controller);
+    logAccess(request, record, startedAt);
+  }
+}
+
+/** A hijacked (stream) reply that failed before its first byte: a plain JSON error with its status. */
+function sendRawError(res: ServerResponse, error: SluiceError, headers: Record<string, string>): void {
+  if (res.destroyed) return;
+  res.writeHead(error.status, { ...error.headers, ...headers, 'content-type': 'application/json' });
+  res.end(JSON.stringify(error.toBody()));
+}
+
+function logAccess(request: FastifyRequest, record: AccessRecord, startedAt: number): void {
+  const usage = record.usage;
+  request.log.info(
+    {
+      api: record.api,
+      model: record.model,
+      client: record.client,
+      provider: record.provider,
+      upstream_model: record.upstreamModel,
+      upstream_status: record.upstreamStatus,
+      stream: record.stream,
+      status: record.status,
+      outcome: record.outcome,
+      attempts: record.attempts,
+      ttft_ms: record.ttftMs,
+      duration_ms: Date.now() - startedAt,
+      prompt_tokens: usage?.prompt_tokens,
+      completion_tokens: usage?.completion_tokens,
+      aggregated: record.aggregated,
+      synthesized: record.synthesized,
+    },
+    'request completed',
+  );
+}

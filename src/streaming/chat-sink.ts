@@ -1,0 +1,69 @@
+import type { SluiceError } from '../errors.js';
+import type { ChunkEvent } from '../providers/adapter.js';
+import type { ChunkSink } from '../pipeline.js';
+import { chunkText, chunkValue, mayHaveValue } from './inspect.js';
+import { frame, type SseWriter } from './sse-writer.js';
+import type { Usage } from './types.js';
+
+/**
+ * Sink A for chat completions. Passthrough chunks go out as the upstream's own text; only a chunk
+ * that may carry usage or a finish_reason is parsed. A read's worth of chunks is one write.
+ */
+export class ChatSseSink implements ChunkSink {
+  private readonly finished = new Set<number>();
+
+  constructor(
+    private readonly writer: SseWriter,
+    private readonly wantsUsage: boolean,
+    private readonly record: { usage?: Usage },
+  ) {}
+
+  get headersSent(): boolean {
+    return this.writer.headersSent;
+  }
+
+  get finishedChoices(): number {
+    return this.finished.size;
+  }
+
+  ping(): void {
+    this.writer.ping();
+  }
+
+  write(events: ChunkEvent[]): Promise<void> | undefined {
+    let out = '';
+    for (let i = 0; i < events.length; i++) {
+      const text = this.forwardedText(events[i] as ChunkEvent);
+      if (text !== undefined) out += frame(text);
+    }
+    return out === '' ? undefined : this.writer.write(out);
+  }
+
+  end(): void {
+    this.writer.end();
+  }
+
+  fail(error: SluiceError): void {
+    this.writer.fail(error);
+  }
+
+  /** The JSON text to send for a chunk, or undefined to drop it. */
+  private forwardedText(event: ChunkEvent): string | undefined {
+    const text = event.text;
+    if (text !== undefined && event.chunk === undefined && !mayHaveValue(text, '"usage"') && !mayHaveValue(text, '"finish_reason"')) {
+      return chunkText(event);
+    }
+    const chunk = chunkValue(event);
+    for (const choice of chunk.choices) if (choice.finish_reason) this.finished.add(choice.index);
+    if (chunk.usage) {
+      this.record.usage = chunk.usage;
+      if (!this.wantsUsage) {
+        // Sluice asked for usage for its own accounting; a client that did not ask never sees it.
+        if (chunk.choices.length === 0) return undefined;
+        const { usage: _dropped, ...rest } = chunk;
+        return JSON.stringify(rest);
+      }
+    }
+    return chunkText(event);
+  }
+}
