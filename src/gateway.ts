@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config, ProviderConfig } from './config/schema.js';
+import type { Metrics } from './observability/metrics.js';
 import type { Adapter } from './providers/adapter.js';
 import { Balancer } from './routing/balancer.js';
 import { CircuitBreaker, KeyPool } from './routing/health.js';
@@ -34,6 +35,7 @@ export interface Gateway {
   sseAutodetectWarned: Set<string>;
   /** One controller per in-flight request, so shutdown can end what outlives the grace period. */
   inflight: Set<AbortController>;
+  metrics: Metrics;
 }
 
 export interface AttemptRecord {
@@ -49,6 +51,8 @@ export interface AccessRecord {
   /** The endpoint, e.g. /v1/chat/completions. */
   api: string;
   model: string;
+  /** Metrics label: the route name, or the provider's for a direct `provider/model` request. */
+  route?: string;
   stream: boolean;
   client?: string;
   provider?: string;
@@ -59,6 +63,9 @@ export interface AccessRecord {
   status: number;
   ttftMs?: number;
   usage?: Usage;
+  usageEstimated?: boolean;
+  /** Generated characters seen, for estimating usage when the upstream gave none. */
+  completionChars: number;
   aggregated?: 'forced' | 'autodetected';
   synthesized?: boolean;
 }
@@ -73,6 +80,10 @@ export interface RequestContext {
   signal: AbortSignal;
   startedAt: number;
   log: FastifyBaseLogger;
+  /** Sent upstream as x-request-id. */
+  requestId: string;
+  /** The client's W3C traceparent, propagated upstream unchanged. */
+  traceparent: string | undefined;
 }
 
 export function createState(config: Config, createClient: (provider: ProviderConfig) => UpstreamClient, adapterFor: (provider: ProviderConfig) => Adapter): GatewayState {

@@ -79,5 +79,9 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     }
   });
   await sluice.app.listen({ host: config.server.host, port: config.server.port });
+  if (config.server.metrics_port !== undefined) {
+    await sluice.listenMetrics(config.server.host, config.server.metrics_port);
+    log.info({ port: config.server.metrics_port }, 'metrics served on their own port');
+  }
   log.info({ providers: config.providers.map((p) => `${p.name} (${p.type})`) }, 'sluice is serving');
 }

@@ -135,6 +135,7 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
   }
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
   opened.runtime.active++;
+  ctx.gateway.metrics.streamOpened(opened.runtime.config.name);
   try {
     await pump(ctx, opened, sink);
   } catch (err) {
@@ -145,6 +146,7 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
     throw error;
   } finally {
     opened.runtime.active--;
+    ctx.gateway.metrics.streamClosed(opened.runtime.config.name);
   }
 }
 

@@ -124,6 +124,8 @@ const server = z
       .transform((keys) => keys.filter((k) => (typeof k === 'string' ? k : k.key) !== '')),
     body_limit_mb: fromText(z.number().positive()).default(20),
     keepalive_ms: fromText(z.number().int().positive()).default(15_000),
+    /** Serve GET /metrics on this port instead of the main one (so it need not be exposed). */
+    metrics_port: fromText(z.number().int().min(0).max(65535)).optional(),
     /** On SIGTERM/SIGINT, how long in-flight streams may finish before they are ended. */
     shutdown_grace_ms: fromText(z.number().int().min(0)).default(10_000),
   })

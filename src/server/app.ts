@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
 import { closeState, createState, type Gateway } from '../gateway.js';
 import { loggerOptions } from '../observability/log.js';
+import { Metrics } from '../observability/metrics.js';
 import { adapterFor, clientFor } from '../providers/index.js';
 import type { ClientIdentity } from './auth.js';
 import { handleChatCompletion } from './chat-completions.js';
@@ -30,6 +32,8 @@ export interface App {
   reload(config: Config): void;
   /** Stop accepting, let in-flight requests finish for `graceMs`, end the rest, close. */
   shutdown(graceMs: number): Promise<void>;
+  /** GET /metrics on its own port (server.metrics_port). */
+  listenMetrics(host: string, port: number): Promise<Server>;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -53,6 +57,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     log: app.log,
     sseAutodetectWarned: new Set(),
     inflight: new Set(),
+    metrics: new Metrics(),
   };
 
   app.decorateRequest('client', undefined);
@@ -87,6 +92,10 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
+  if (config.server.metrics_port === undefined) {
+    app.get('/metrics', async (_request, reply) => reply.type(gateway.metrics.contentType).send(await gateway.metrics.render()));
+  }
+
   app.get('/v1/models', async () => ({ object: 'list', data: await listModels(gateway.state, app.log) }));
 
   app.post('/v1/chat/completions', async (request, reply) => {
@@ -94,7 +103,11 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     await handleChatCompletion(gateway, request, reply);
   });
 
-  app.addHook('onClose', async () => closeState(gateway.state));
+  const metricsServers: Server[] = [];
+  app.addHook('onClose', async () => {
+    await closeState(gateway.state);
+    await Promise.all(metricsServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  });
 
   return {
     app,
@@ -103,6 +116,20 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       const previous = gateway.state;
       gateway.state = createState(next, clientFor, adapterFor);
       void closeState(previous);
+    },
+    listenMetrics(host: string, port: number): Promise<Server> {
+      const server = createServer((req, res) => {
+        if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+          res.writeHead(404).end();
+          return;
+        }
+        gateway.metrics.render().then(
+          (text) => res.writeHead(200, { 'content-type': gateway.metrics.contentType }).end(text),
+          () => res.writeHead(500).end(),
+        );
+      });
+      metricsServers.push(server);
+      return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
     },
     async shutdown(graceMs: number): Promise<void> {
       const closed = app.close();

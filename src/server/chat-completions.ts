@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../gateway.js';
 import { completeForClient, streamToClient } from '../pipeline.js';
 import type { ChatCompletion } from '../streaming/types.js';
+import { completionChars } from '../observability/usage.js';
 import { runExchange } from './exchange.js';
 import { parseChatRequest } from './validate.js';
 
@@ -13,6 +14,7 @@ export function handleChatCompletion(gateway: Gateway, request: FastifyRequest, 
     complete: async (ctx): Promise<ChatCompletion> => {
       const completion = await completeForClient(ctx);
       if (completion.usage) ctx.record.usage = completion.usage;
+      else ctx.record.completionChars = completionChars(completion);
       return completion;
     },
   });

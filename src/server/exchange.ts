@@ -6,6 +6,7 @@ import type { AccessRecord, Gateway, RequestContext } from '../gateway.js';
 import { resolveModel } from '../routing/route.js';
 import type { ChatRequest } from '../streaming/types.js';
 import { asSluiceError } from '../upstream/attempt.js';
+import { estimateUsage } from '../observability/usage.js';
 import { checkModelAllowed } from './auth.js';
 import { sendError } from './error-reply.js';
 
@@ -35,7 +36,7 @@ function totalTimeout(providers: ProviderConfig[]): { ms: number; error: () => S
 export async function runExchange(gateway: Gateway, request: FastifyRequest, reply: FastifyReply, handlers: ExchangeHandlers): Promise<void> {
   const startedAt = Date.now();
   const state = gateway.state; // a reload during this request does not touch it
-  const record: AccessRecord = { api: request.routeOptions.url ?? request.url, model: '', stream: false, attempts: [], outcome: 'ok', status: 200, client: request.client?.name };
+  const record: AccessRecord = { api: request.routeOptions.url ?? request.url, model: '', stream: false, attempts: [], outcome: 'ok', status: 200, client: request.client?.name, completionChars: 0 };
   const res = reply.raw;
   const controller = new AbortController();
   // A client that goes away (before or after the first token) aborts the upstream request at once.
@@ -50,15 +51,29 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     if (record.provider !== undefined) out['x-sluice-provider'] = record.provider;
     return out;
   };
+  let body: ChatRequest | undefined;
   try {
-    const body = handlers.parse(request.body);
+    body = handlers.parse(request.body);
     record.model = body.model;
     record.stream = body.stream === true;
     checkModelAllowed(request.client, body.model);
     const resolution = resolveModel(state.config, body.model);
+    record.route = resolution.route?.name ?? resolution.targets[0]?.provider.name;
     const total = totalTimeout(resolution.targets.map((t) => t.provider));
     totalTimer = setTimeout(() => controller.abort(total.error()), total.ms);
-    const ctx: RequestContext = { gateway, state, request: body, resolution, record, signal: controller.signal, startedAt, log: request.log };
+    const traceparent = request.headers.traceparent;
+    const ctx: RequestContext = {
+      gateway,
+      state,
+      request: body,
+      resolution,
+      record,
+      signal: controller.signal,
+      startedAt,
+      log: request.log,
+      requestId: request.id,
+      traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+    };
     if (record.stream) {
       reply.hijack();
       await handlers.stream(ctx, res, headers);
@@ -81,7 +96,13 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     clearTimeout(totalTimer);
     res.off('close', onClose);
     gateway.inflight.delete(controller);
-    logAccess(request, record, startedAt);
+    if (record.usage === undefined && record.outcome === 'ok' && body !== undefined) {
+      record.usage = estimateUsage(body, record.completionChars);
+      record.usageEstimated = true;
+    }
+    const durationMs = Date.now() - startedAt;
+    gateway.metrics.requestFinished(record, durationMs);
+    logAccess(request, record, durationMs);
   }
 }
 
@@ -92,7 +113,7 @@ function sendRawError(res: ServerResponse, error: SluiceError, headers: Record<s
   res.end(JSON.stringify(error.toBody()));
 }
 
-function logAccess(request: FastifyRequest, record: AccessRecord, startedAt: number): void {
+function logAccess(request: FastifyRequest, record: AccessRecord, durationMs: number): void {
   const usage = record.usage;
   request.log.info(
     {
@@ -107,9 +128,10 @@ function logAccess(request: FastifyRequest, record: AccessRecord, startedAt: num
       outcome: record.outcome,
       attempts: record.attempts,
       ttft_ms: record.ttftMs,
-      duration_ms: Date.now() - startedAt,
+      duration_ms: durationMs,
       prompt_tokens: usage?.prompt_tokens,
       completion_tokens: usage?.completion_tokens,
+      usage_estimated: record.usageEstimated,
       aggregated: record.aggregated,
       synthesized: record.synthesized,
     },

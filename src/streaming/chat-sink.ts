@@ -1,6 +1,7 @@
 import type { SluiceError } from '../errors.js';
 import type { ChunkEvent } from '../providers/adapter.js';
 import type { ChunkSink } from '../pipeline.js';
+import { contentCharsInText } from '../observability/usage.js';
 import { chunkText, chunkValue, mayHaveValue } from './inspect.js';
 import { frame, type SseWriter } from './sse-writer.js';
 import type { Usage } from './types.js';
@@ -15,7 +16,7 @@ export class ChatSseSink implements ChunkSink {
   constructor(
     private readonly writer: SseWriter,
     private readonly wantsUsage: boolean,
-    private readonly record: { usage?: Usage },
+    private readonly record: { usage?: Usage; completionChars: number },
   ) {}
 
   get headersSent(): boolean {
@@ -51,9 +52,11 @@ export class ChatSseSink implements ChunkSink {
   private forwardedText(event: ChunkEvent): string | undefined {
     const text = event.text;
     if (text !== undefined && event.chunk === undefined && !mayHaveValue(text, '"usage"') && !mayHaveValue(text, '"finish_reason"')) {
+      this.record.completionChars += contentCharsInText(text);
       return chunkText(event);
     }
     const chunk = chunkValue(event);
+    for (const choice of chunk.choices) if (typeof choice.delta?.content === 'string') this.record.completionChars += choice.delta.content.length;
     for (const choice of chunk.choices) if (choice.finish_reason) this.finished.add(choice.index);
     if (chunk.usage) {
       this.record.usage = chunk.usage;

@@ -114,6 +114,8 @@ async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, tar
 /** Sends one upstream request; an error status becomes a SluiceError carrying the rate-limit headers. */
 export async function send(ctx: RequestContext, a: Attempt, stream: boolean): Promise<UpstreamResponse> {
   const upstreamRequest = a.runtime.adapter.buildRequest(ctx.request, { provider: a.runtime.config, upstreamModel: a.target.upstreamModel, stream, apiKey: a.apiKey });
+  upstreamRequest.headers['x-request-id'] = ctx.requestId;
+  if (ctx.traceparent !== undefined) upstreamRequest.headers.traceparent = ctx.traceparent;
   const response = await a.runtime.client.send(upstreamRequest, a.signal);
   ctx.record.upstreamStatus = response.status;
   if (response.status < 400) return response;

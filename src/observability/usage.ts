@@ -1,0 +1,51 @@
+import type { ChatCompletion, ChatRequest, Usage } from '../streaming/types.js';
+
+/**
+ * Upstream usage is the truth (Sluice always asks for it). When an upstream gives none, tokens are
+ * estimated as characters / 4, and the log line says `usage_estimated`, never a silent zero.
+ */
+export function estimateUsage(request: ChatRequest, completionChars: number): Usage {
+  let promptChars = 0;
+  for (const message of request.messages) promptChars += textLength(message.content);
+  const prompt = Math.ceil(promptChars / 4);
+  const completion = Math.ceil(completionChars / 4);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+function textLength(content: unknown): number {
+  if (typeof content === 'string') return content.length;
+  if (!Array.isArray(content)) return 0;
+  let n = 0;
+  for (const part of content) if (part !== null && typeof part === 'object' && typeof part.text === 'string') n += part.text.length;
+  return n;
+}
+
+/** Characters of generated text in a whole completion (content, reasoning, tool arguments). */
+export function completionChars(completion: ChatCompletion): number {
+  let n = 0;
+  for (const choice of completion.choices) {
+    const m = choice.message;
+    n += (m.content?.length ?? 0) + (typeof m.reasoning_content === 'string' ? m.reasoning_content.length : 0) + (typeof m.reasoning === 'string' ? m.reasoning.length : 0);
+    for (const call of m.tool_calls ?? []) n += call.function.arguments.length;
+  }
+  return n;
+}
+
+const CONTENT_KEY = '"content":"';
+
+/**
+ * Characters of `delta.content` in a passthrough chunk's JSON text, found without parsing it (an
+ * estimate: escapes count as written). `"reasoning_content":"` does not match the quoted key.
+ */
+export function contentCharsInText(text: string): number {
+  const at = text.indexOf(CONTENT_KEY);
+  if (at < 0) return 0;
+  const start = at + CONTENT_KEY.length;
+  let i = start;
+  for (;;) {
+    const quote = text.indexOf('"', i);
+    if (quote < 0) return 0;
+    if (text.charCodeAt(quote - 1) !== 92 /* \ */) return quote - start;
+    i = quote + 1;
+  }
+}
