@@ -84,6 +84,16 @@ describe('the sluice command', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('check validates a config and prints the routing table', async () => {
+    const ok = await run(['check', 'test/fixtures/config/routes.yaml']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('smart [weighted] -> fast/small (weight 1), mock/echo (weight 3)');
+    expect(ok.stdout).toContain('fast (openai) http://127.0.0.1:1/v1  models: small');
+    const bad = await run(['check', 'test/fixtures/config/invalid.yaml']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('providers[1].base_url: Invalid URL');
+  });
+
   it('reads SLUICE_CONFIG, honours PORT and exits 0 on SIGTERM', async () => {
     const result = await run([], { SLUICE_CONFIG: 'config/default.yaml', PORT: '0', LOG_LEVEL: 'info' });
     expect(result.stdout).toContain('sluice is serving');
