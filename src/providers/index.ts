@@ -2,6 +2,9 @@ import type { ProviderConfig } from '../config/schema.js';
 import { UndiciClient, type UpstreamClient } from '../upstream/client.js';
 import { MockUpstream } from '../upstream/mock-upstream.js';
 import type { Adapter } from './adapter.js';
+import { anthropicAdapter } from './anthropic/index.js';
+import { azureAdapter } from './azure.js';
+import { geminiAdapter } from './gemini/index.js';
 import { openaiAdapter } from './openai.js';
 
 /** Provider kind -> adapter. Exhaustive: a new kind fails to compile until it is added here. */
@@ -11,9 +14,11 @@ export function adapterFor(provider: ProviderConfig): Adapter {
     case 'mock':
       return openaiAdapter as Adapter;
     case 'anthropic':
+      return anthropicAdapter as Adapter;
     case 'gemini':
+      return geminiAdapter as Adapter;
     case 'azure':
-      throw new Error(`provider type '${provider.type}' is not available yet`);
+      return azureAdapter as Adapter;
   }
 }
 

@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { Adapter, SseEvent, StreamEvent } from '../providers/adapter.js';
+import type { Adapter, StreamEvent } from '../providers/adapter.js';
 
 /**
  * Upstream SSE bytes -> canonical events, one batch per network read so that the writer can send a
@@ -12,7 +12,7 @@ export async function* parseSseStream<S>(body: AsyncIterable<Uint8Array>, adapte
   const parser = createParser({
     onEvent(message: EventSourceMessage): void {
       if (message.data === '') return;
-      const events = adapter.parseEvent(toSseEvent(message), state);
+      const events = adapter.parseEvent(message, state);
       for (let i = 0; i < events.length; i++) batch.push(events[i] as StreamEvent);
     },
   });
@@ -36,14 +36,10 @@ export function parseSseText<S>(text: string, adapter: Adapter<S>, state: S): St
   const out: StreamEvent[] = [];
   const parser = createParser({
     onEvent(message: EventSourceMessage): void {
-      if (message.data !== '') out.push(...adapter.parseEvent(toSseEvent(message), state));
+      if (message.data !== '') out.push(...adapter.parseEvent(message, state));
     },
   });
   parser.feed(text);
   out.push(...adapter.endStream(state));
   return out;
-}
-
-function toSseEvent(message: EventSourceMessage): SseEvent {
-  return { event: message.event, data: message.data, id: message.id };
 }

@@ -1,0 +1,26 @@
+import type { Adapter, BuildContext, UpstreamRequest } from './adapter.js';
+import { joinUrl, openaiAdapter, openaiRequestBody } from './openai.js';
+import type { ChatRequest } from '../streaming/types.js';
+
+const DEFAULT_API_VERSION = '2024-10-21';
+
+/**
+ * `type: azure` (Azure OpenAI): the deployment is the upstream model name (map public names to
+ * deployments with `models: {gpt-4o: my-deployment}`), the key goes in `api-key`. Streams and
+ * responses are OpenAI's; Azure's empty opening chunk with prompt_filter_results passes through.
+ */
+export const azureAdapter: Adapter<null> = {
+  ...openaiAdapter,
+  buildRequest(request: ChatRequest, context: BuildContext): UpstreamRequest {
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...context.provider.headers };
+    if (context.apiKey !== undefined) headers['api-key'] = context.apiKey;
+    const deployment = encodeURIComponent(context.upstreamModel);
+    const version = encodeURIComponent(context.provider.api_version ?? DEFAULT_API_VERSION);
+    return {
+      url: joinUrl(context.provider.base_url ?? '', `/openai/deployments/${deployment}/chat/completions?api-version=${version}`),
+      method: 'POST',
+      headers,
+      body: openaiRequestBody(request, context),
+    };
+  },
+};
