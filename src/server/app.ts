@@ -11,6 +11,7 @@ import type { ClientIdentity } from './auth.js';
 import { handleChatCompletion } from './chat-completions.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { listModels } from './models.js';
+import { handleResponses } from './responses.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -104,6 +105,11 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   });
 
   const metricsServers: Server[] = [];
+  app.post('/v1/responses', async (request, reply) => {
+    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+    await handleResponses(gateway, request, reply);
+  });
+
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
     await Promise.all(metricsServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));

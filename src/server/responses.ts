@@ -1,0 +1,29 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Gateway } from '../gateway.js';
+import { completionChars } from '../observability/usage.js';
+import { completeForClient, streamInto } from '../pipeline.js';
+import { parseResponsesRequest, type ResponsesRequest } from '../responses/request.js';
+import { completionToResponse } from '../responses/response.js';
+import { ResponsesSink } from '../responses/stream.js';
+import type { ChatRequest } from '../streaming/types.js';
+import { runExchange } from './exchange.js';
+
+/** POST /v1/responses: the Responses API over the chat pipeline, for every provider type. */
+export function handleResponses(gateway: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  let original: ResponsesRequest | undefined;
+  const requestOf = (): ResponsesRequest => original as ResponsesRequest; // set by parse, which runs first
+  return runExchange(gateway, request, reply, {
+    parse: (body: unknown): ChatRequest => {
+      const parsed = parseResponsesRequest(body);
+      original = parsed.original;
+      return parsed.chat;
+    },
+    stream: (ctx, res, headers) => streamInto(ctx, new ResponsesSink(res, headers, requestOf(), ctx.record)),
+    complete: async (ctx) => {
+      const completion = await completeForClient(ctx);
+      if (completion.usage) ctx.record.usage = completion.usage;
+      else ctx.record.completionChars = completionChars(completion);
+      return completionToResponse(requestOf(), completion);
+    },
+  });
+}
