@@ -46,6 +46,14 @@ describe('the embedded default config (mock provider)', () => {
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
   });
 
+  it('serves the README Responses API examples', async () => {
+    gateway = await startGateway(defaultYaml);
+    const response = await gateway.client().responses.create({ model: 'echo', input: 'Hello, Sluice' });
+    expect(response.output_text).toBe('Hello, Sluice');
+    const text = await bodyText(await fetch(`${gateway.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'echo', stream: true, input: 'Hello, Sluice' }) }));
+    expect(text).toContain('event: response.completed');
+  });
+
   it('requires the client key when SLUICE_API_KEY is set', async () => {
     gateway = await startGateway(defaultYaml, { SLUICE_API_KEY: 'team-key' });
     await expect(gateway.client({ apiKey: 'other' }).chat.completions.create({ model: 'echo', messages: [{ role: 'user', content: 'x' }] })).rejects.toThrow(/401/);

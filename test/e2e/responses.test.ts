@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bodyText, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { fixture } from '../helpers/sse-feed.js';
+import { chunk, DONE, sseHead, startUpstream, usageChunk, type FakeUpstream, type RecordedRequest } from '../helpers/upstream.js';
+import { parseResponsesStream, validateSequence } from '../responses/validator.js';
+
+function lastUserText(req: RecordedRequest): string {
+  const content = (req.body.messages as Array<{ role: string; content: unknown }>).filter((m) => m.role === 'user').at(-1)?.content;
+  if (typeof content === 'string') return content;
+  return Array.isArray(content) ? ((content[0] as { text?: string }).text ?? '') : '';
+}
+
+const openaiStreams: Record<string, string> = {
+  text: [chunk({ role: 'assistant', content: '' }), chunk({ content: 'Hello ' }), chunk({ content: 'there' }), chunk({}, 'stop'), usageChunk(4, 2), DONE].join(''),
+  think: [chunk({ role: 'assistant', content: '' }), chunk({ reasoning: 'Step one. ' }), chunk({ reasoning: 'Step two.' }), chunk({ content: 'It is 4.' }), chunk({}, 'stop'), usageChunk(4, 9), DONE].join(''),
+  tool: [
+    chunk({ role: 'assistant', content: null }),
+    chunk({ tool_calls: [{ index: 0, id: 'call_w', type: 'function', function: { name: 'get_weather', arguments: '' } }] }),
+    chunk({ tool_calls: [{ index: 0, function: { arguments: '{"location":"Oslo"}' } }] }),
+    chunk({}, 'tool_calls'),
+    usageChunk(10, 5),
+    DONE,
+  ].join(''),
+  parallel: [
+    chunk({ role: 'assistant', content: null }),
+    chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'weather', arguments: '{"city":' } }] }),
+    chunk({ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'time', arguments: '{"tz":"UTC"}' } }] }),
+    chunk({ tool_calls: [{ index: 0, function: { arguments: '"Oslo"}' } }] }),
+    chunk({}, 'tool_calls'),
+    usageChunk(10, 9),
+    DONE,
+  ].join(''),
+  length: [chunk({ role: 'assistant', content: '' }), chunk({ content: 'A long story that' }), chunk({}, 'length'), usageChunk(3, 4), DONE].join(''),
+  error: [chunk({ role: 'assistant', content: '' }), chunk({ content: 'so far' }), 'data: {"error":{"message":"GPU fell over","type":"server_error","param":null,"code":null}}\n\n', DONE].join(''),
+};
+
+const anthropicFixtures: Record<string, string> = { text: 'text', think: 'thinking-text', tool: 'tool-use', parallel: 'tools-parallel', error: 'error-mid-stream' };
+
+let gateway: RunningGateway;
+let openai: FakeUpstream;
+let anthropic: FakeUpstream;
+
+beforeAll(async () => {
+  openai = await startUpstream((req, res) => {
+    sseHead(res); // always SSE: non-stream requests are aggregated, stream ones passed through
+    res.end(openaiStreams[lastUserText(req)] ?? openaiStreams.text);
+  });
+  anthropic = await startUpstream((req, res) => {
+    sseHead(res);
+    res.end(fixture(`anthropic/${anthropicFixtures[lastUserText(req)] ?? 'text'}.sse`));
+  });
+  gateway = await startGateway(`
+providers:
+  - {name: oa, type: openai, base_url: "${openai.url}", max_retries: 0}
+  - {name: an, type: anthropic, base_url: "${anthropic.url}", force_upstream_stream: true, max_retries: 0}
+`);
+});
+
+afterAll(async () => {
+  await gateway.close();
+  await openai.close();
+  await anthropic.close();
+});
+
+/** Ids and timestamps are minted per response; everything else must match. */
+function normalise(response: unknown): unknown {
+  const ids = new Map<string, string>();
+  return JSON.parse(JSON.stringify(response), (key, value: unknown) => {
+    if (key === 'created_at') return 0;
+    if (key === 'id' && typeof value === 'string') {
+      if (!ids.has(value)) ids.set(value, `id${ids.size}`);
+      return ids.get(value);
+    }
+    // The SDK's stream helper adds convenience fields of its own.
+    if (key === 'output_text' || key === 'output_parsed' || key === 'parsed' || key === 'parsed_arguments') return undefined;
+    return value;
+  });
+}
+
+const tools = [{ type: 'function' as const, name: 'get_weather', description: 'weather', parameters: { type: 'object', properties: { location: { type: 'string' } } }, strict: false }];
+
+async function both(model: string, say: string): Promise<{ whole: Record<string, unknown>; streamed: Record<string, unknown>; raw: Record<string, unknown> }> {
+  const client = gateway.client();
+  const params = { model, input: say, tools };
+  const whole = (await client.responses.create(params)) as unknown as Record<string, unknown>;
+  const streamed = (await client.responses.stream(params).finalResponse()) as unknown as Record<string, unknown>;
+  const text = await bodyText(await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ ...params, stream: true }) }));
+  const raw = validateSequence(parseResponsesStream(text));
+  return { whole, streamed, raw };
+}
+
+describe.each([
+  ['an OpenAI-type upstream', 'oa/m'],
+  ['an Anthropic-type upstream', 'an/claude'],
+])('/v1/responses over %s', (_name, model) => {
+  it('text: stream and non-stream agree', async () => {
+    const { whole, streamed, raw } = await both(model, 'text');
+    expect(normalise(streamed)).toEqual(normalise(whole));
+    expect(normalise(raw)).toEqual(normalise(whole));
+    expect(whole).toMatchObject({ object: 'response', status: 'completed', output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text' }] }] });
+    expect((whole.usage as { output_tokens: number }).output_tokens).toBeGreaterThan(0);
+  });
+
+  it('reasoning + text', async () => {
+    const { whole, streamed } = await both(model, 'think');
+    expect(normalise(streamed)).toEqual(normalise(whole));
+    const output = whole.output as Array<{ type: string; content?: Array<{ text: string }> }>;
+    expect(output.map((o) => o.type)).toEqual(['reasoning', 'message']);
+    expect(output[0]?.content?.[0]?.text).toMatch(/^Step one\. Step two\.$/);
+  });
+
+  it('a tool call only', async () => {
+    const { whole, streamed } = await both(model, 'tool');
+    expect(normalise(streamed)).toEqual(normalise(whole));
+    const calls = (whole.output as Array<{ type: string; name?: string; arguments?: string; call_id?: string }>).filter((o) => o.type === 'function_call');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.name).toBe('get_weather');
+    expect(JSON.parse(calls[0]?.arguments ?? '')).toHaveProperty('location');
+    expect(calls[0]?.call_id).toMatch(/^(call_|toolu_)/);
+  });
+
+  it('parallel tool calls', async () => {
+    const { whole, streamed } = await both(model, 'parallel');
+    expect(normalise(streamed)).toEqual(normalise(whole));
+    const calls = (whole.output as Array<{ type: string; name?: string; arguments?: string }>).filter((o) => o.type === 'function_call');
+    expect(calls.map((c) => [c.name, c.arguments])).toEqual([
+      ['weather', '{"city":"Oslo"}'],
+      ['time', '{"tz":"UTC"}'],
+    ]);
+  });
+
+  it('a mid-stream upstream failure ends in response.failed, never a hang', async () => {
+    const text = await bodyText(await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model, input: 'error', stream: true }) }));
+    const events = parseResponsesStream(text);
+    const final = validateSequence(events);
+    expect(events.map((e) => e.type).slice(-2)).toEqual(['error', 'response.failed']);
+    expect(final.status).toBe('failed');
+    const whole = await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model, input: 'error' }) });
+    expect(whole.status).toBe(502);
+    const stream = gateway.client().responses.stream({ model, input: 'error' });
+    await expect(stream.finalResponse()).rejects.toBeDefined();
+  });
+});
+
+describe('/v1/responses specifics', () => {
+  it('multi-turn with function_call_output reaches the upstream as chat tool messages', async () => {
+    const client = gateway.client();
+    await client.responses.create({
+      model: 'oa/m',
+      instructions: 'Be brief.',
+      input: [
+        { role: 'user', content: 'weather?' },
+        { type: 'function_call', call_id: 'call_w', name: 'get_weather', arguments: '{"location":"Oslo"}' },
+        { type: 'function_call_output', call_id: 'call_w', output: '{"temp":3}' },
+        { role: 'user', content: 'text' },
+      ],
+      tools,
+    });
+    expect(openai.requests.at(-1)?.body.messages).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'weather?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_w', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Oslo"}' } }] },
+      { role: 'tool', tool_call_id: 'call_w', content: '{"temp":3}' },
+      { role: 'user', content: 'text' },
+    ]);
+  });
+
+  it('a length cut-off is response.incomplete with max_output_tokens, streamed or not', async () => {
+    const client = gateway.client();
+    const whole = await client.responses.create({ model: 'oa/m', input: 'length', max_output_tokens: 4 });
+    expect(whole).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' }, max_output_tokens: 4 });
+    const text = await bodyText(await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model: 'oa/m', input: 'length', stream: true }) }));
+    const events = parseResponsesStream(text);
+    validateSequence(events);
+    expect(events.at(-1)?.type).toBe('response.incomplete');
+  });
+
+  it('frames events with event: lines, no [DONE], and closes', async () => {
+    const response = await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model: 'oa/m', input: 'text', stream: true }) });
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const text = await bodyText(response);
+    expect(text.startsWith('event: response.created\ndata: {"type":"response.created","sequence_number":0,')).toBe(true);
+    expect(text).not.toContain('[DONE]');
+  });
+
+  it('rejects non-function tools and stateful features with a clear 400', async () => {
+    const client = gateway.client();
+    await expect(client.responses.create({ model: 'oa/m', input: 'x', tools: [{ type: 'web_search' }] })).rejects.toMatchObject({ status: 400, param: 'tools' });
+    await expect(client.responses.create({ model: 'oa/m', input: 'x', previous_response_id: 'resp_1' })).rejects.toMatchObject({ status: 400, message: expect.stringContaining('stateless') });
+  });
+});
