@@ -1,0 +1,236 @@
+// `npm run bench` (-- --quick): Sluice against the physical limit (client -> mock directly) and,
+// when Debian's nginx is installed, against nginx as the pass-through reference. Targets run
+// interleaved in rounds; ratios are taken within a round. Writes bench/RESULTS.md (quick: RESULTS-quick.md).
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClient, median, percentile, runLoad } from './load.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const SIZES = quick
+  ? { ttftRequests: 150, streams: 128, idleStreams: 300, jsonRequests: 600, aggRequests: 40 }
+  : { ttftRequests: 400, streams: 512, idleStreams: 1000, jsonRequests: 3000, aggRequests: 100 };
+const children = [];
+
+function cleanup() {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
+function start(command, args, ready, env = {}) {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${out}`)), 15_000);
+    const onData = (data) => {
+      if (out.length < 100_000) out += data.toString();
+      if (ready(out)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${command} exited (${code}):\n${out}`)));
+  });
+}
+
+function freePort(offset) {
+  return 30_000 + (process.pid % 5_000) + offset;
+}
+
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  return (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime
+}
+
+function rssKb(pid) {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  return Number(line.split(/\s+/)[1]);
+}
+
+async function startTargets() {
+  if (!existsSync(join(root, 'dist/cli.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  const mockPort = freePort(1);
+  const sluicePort = freePort(2);
+  await start(process.execPath, ['bench/mock-upstream.js', String(mockPort)], (out) => out.includes('listening'));
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const config = join(dir, 'sluice.yaml');
+  const upstream = `http://127.0.0.1:${mockPort}/v1`;
+  writeFileSync(
+    config,
+    `server: {host: 127.0.0.1, port: ${sluicePort}}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n  - {name: forced, type: openai, base_url: "${upstream}", max_retries: 0, force_upstream_stream: true}\n`,
+  );
+  const sluice = await start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info' });
+  sluice.stdout.removeAllListeners('data');
+  sluice.stdout.resume(); // keep draining its access log
+  const targets = [
+    { name: 'direct', origin: `http://127.0.0.1:${mockPort}`, path: '/v1/chat/completions', model: 'bench' },
+    { name: 'sluice', origin: `http://127.0.0.1:${sluicePort}`, path: '/v1/chat/completions', model: 'up/bench', pid: sluice.pid },
+  ];
+  const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+  if (nginx) {
+    const nginxPort = freePort(3);
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  upstream mock { server 127.0.0.1:${mockPort}; keepalive 256; }\n  server {\n    listen 127.0.0.1:${nginxPort};\n    location / {\n      proxy_pass http://mock;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n      proxy_buffering off;\n    }\n  }\n}\n`,
+    );
+    const child = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+    children.push(child);
+    await new Promise((r) => setTimeout(r, 500));
+    targets.push({ name: 'nginx', origin: `http://127.0.0.1:${nginxPort}`, path: '/v1/chat/completions', model: 'bench', pid: child.pid });
+  }
+  return { targets, sluice };
+}
+
+function body(target, extra) {
+  return { model: target.model, messages: [{ role: 'user', content: 'bench' }], ...extra };
+}
+
+function check(name, results) {
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length > 0) throw new Error(`${name}: ${failed.length} of ${results.length} requests failed, e.g. ${failed[0].error}`);
+}
+
+async function scenarioTtft(target, pool) {
+  await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: 20, concurrency: 1 });
+  const { results } = await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: SIZES.ttftRequests, concurrency: 1 });
+  check(`ttft ${target.name}`, results);
+  const ttft = results.map((r) => r.ttft);
+  return { p50: percentile(ttft, 50), p99: percentile(ttft, 99) };
+}
+
+async function scenarioThroughput(target, pool) {
+  const streamBody = body(target, { stream: true, bench_chunks: 200 });
+  await runLoad(pool, { path: target.path, body: streamBody, requests: 64, concurrency: 64 });
+  const cpuBefore = target.pid ? cpuSeconds(target.pid) : 0;
+  const { results, wallMs } = await runLoad(pool, { path: target.path, body: streamBody, requests: SIZES.streams, concurrency: 64 });
+  check(`throughput ${target.name}`, results);
+  const chunks = results.reduce((sum, r) => sum + r.chunks, 0);
+  const cpu = target.pid ? cpuSeconds(target.pid) - cpuBefore : NaN;
+  return { chunksPerSec: chunks / (wallMs / 1000), cpuPer10k: (cpu / chunks) * 10_000 };
+}
+
+async function scenarioIdleStreams(target) {
+  const pool = createClient(target.origin, SIZES.idleStreams + 10);
+  const before = rssKb(target.pid);
+  const bodies = [];
+  await Promise.all(
+    Array.from({ length: SIZES.idleStreams }, async () => {
+      const response = await pool.request({ path: target.path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(target, { stream: true, bench_chunks: 3, bench_delay_ms: 120_000 })) });
+      const iterator = response.body[Symbol.asyncIterator]();
+      await iterator.next(); // the first token: the stream is open and now idle
+      bodies.push(response.body);
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const after = rssKb(target.pid);
+  for (const b of bodies) b.destroy();
+  await pool.destroy();
+  await new Promise((r) => setTimeout(r, 1000));
+  return { kbPerStream: (after - before) / SIZES.idleStreams };
+}
+
+async function scenarioJson(target, pool) {
+  const jsonBody = body(target, { stream: false, bench_chunks: 50 });
+  await runLoad(pool, { path: target.path, body: jsonBody, requests: 200, concurrency: 16 });
+  const { results, wallMs } = await runLoad(pool, { path: target.path, body: jsonBody, requests: SIZES.jsonRequests, concurrency: 16 });
+  check(`non-stream ${target.name}`, results);
+  return { rps: results.length / (wallMs / 1000) };
+}
+
+async function scenarioAggregation(sluice, pool) {
+  const run = async (model) => {
+    const b = { model, messages: [{ role: 'user', content: 'bench' }], stream: false, bench_chunks: 200 };
+    await runLoad(pool, { path: sluice.path, body: b, requests: 10, concurrency: 1 });
+    const { results } = await runLoad(pool, { path: sluice.path, body: b, requests: SIZES.aggRequests, concurrency: 1 });
+    check(`aggregation ${model}`, results);
+    return median(results.map((r) => r.total));
+  };
+  const json = await run('up/bench');
+  const forced = await run('forced/bench');
+  return { jsonMs: json, forcedMs: forced, ratio: forced / json };
+}
+
+async function scenarioAggregator() {
+  const { aggregate } = await import('../dist/streaming/aggregate.js');
+  const make = (n) => {
+    const chunks = [];
+    for (let i = 0; i < n; i++) chunks.push({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: `tok${i % 10} ` }, logprobs: null, finish_reason: null }] });
+    chunks.push({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] });
+    return chunks;
+  };
+  const time = (chunks) => {
+    const runs = [];
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      aggregate(chunks);
+      runs.push(performance.now() - started);
+    }
+    return median(runs);
+  };
+  const ms100k = time(make(100_000));
+  const ms50k = time(make(50_000));
+  return { ms100k, linearity: ms100k / ms50k };
+}
+
+const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+
+async function main() {
+  const { targets } = await startTargets();
+  const sluice = targets.find((t) => t.name === 'sluice');
+  const others = targets.filter((t) => t.name !== 'direct');
+  const pools = new Map(targets.map((t) => [t.name, createClient(t.origin, 128)]));
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
+    const r = { ttft: {}, throughput: {}, idle: {}, json: {} };
+    for (const t of targets) r.ttft[t.name] = await scenarioTtft(t, pools.get(t.name));
+    for (const t of targets) r.throughput[t.name] = await scenarioThroughput(t, pools.get(t.name));
+    for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t);
+    for (const t of targets) r.json[t.name] = await scenarioJson(t, pools.get(t.name));
+    r.aggregation = await scenarioAggregation(sluice, pools.get('sluice'));
+    rounds.push(r);
+  }
+  const aggregator = await scenarioAggregator();
+  for (const pool of pools.values()) await pool.close();
+
+  const rows = [];
+  const row = (scenario, metric, values, target, pass, digits = 2) => rows.push({ scenario, metric, values: values.map((v) => fmt(v, digits)), med: fmt(median(values), digits), target, pass: pass(median(values)) });
+  for (const t of others) {
+    const tag = t.name === 'sluice' ? '' : ' (reference)';
+    row(`(a) TTFT, c=1${tag}`, `${t.name} added p50 ms`, rounds.map((r) => r.ttft[t.name].p50 - r.ttft.direct.p50), '<= 0.4', (v) => v <= 0.4, 3);
+    row(`(a) TTFT, c=1${tag}`, `${t.name} added p99 ms`, rounds.map((r) => r.ttft[t.name].p99 - r.ttft.direct.p99), '<= 2', (v) => v <= 2, 3);
+    row(`(b) throughput, c=64, 200 chunks${tag}`, `${t.name} / direct chunks/s`, rounds.map((r) => r.throughput[t.name].chunksPerSec / r.throughput.direct.chunksPerSec), '>= 0.85', (v) => v >= 0.85);
+    row(`(b) throughput, c=64, 200 chunks${tag}`, `${t.name} CPU-s per 10k chunks`, rounds.map((r) => r.throughput[t.name].cpuPer10k), '<= 0.07', (v) => v <= 0.07, 3);
+    row(`(c) ${SIZES.idleStreams} idle open streams${tag}`, `${t.name} KB RSS per stream`, rounds.map((r) => r.idle[t.name].kbPerStream), '<= 35', (v) => v <= 35, 1);
+    row(`(d) non-stream, c=16${tag}`, `${t.name} / direct req/s`, rounds.map((r) => r.json[t.name].rps / r.json.direct.rps), '>= 0.35', (v) => v >= 0.35);
+  }
+  row('(e) forced aggregation, 200 chunks', 'forced SSE / JSON upstream latency', rounds.map((r) => r.aggregation.ratio), '<= 1.3', (v) => v <= 1.3);
+  row('(f) aggregator alone', '100k chunks ms', [aggregator.ms100k], '<= 300', (v) => v <= 300, 1);
+  row('(f) aggregator alone', '100k / 50k time (2.0 = linear)', [aggregator.linearity], '<= 2.5', (v) => v <= 2.5);
+
+  const absolute = rounds.map((r, i) => `round ${i + 1}: direct ${fmt(r.throughput.direct.chunksPerSec, 0)} chunks/s, ${fmt(r.json.direct.rps, 0)} req/s, TTFT p50 ${fmt(r.ttft.direct.p50, 3)} ms; aggregation JSON ${fmt(r.aggregation.jsonMs, 1)} ms vs forced ${fmt(r.aggregation.forcedMs, 1)} ms`);
+  const header = `| scenario | metric | ${rounds.map((_, i) => `round ${i + 1}`).join(' | ')} | median | target | |\n|---|---|${rounds.map(() => '---|').join('')}---|---|---|`;
+  const lines = rows.map((r) => `| ${r.scenario} | ${r.metric} | ${rounds.map((_, i) => r.values[i] ?? '').join(' | ')} | ${r.med} | ${r.target} | ${r.pass ? 'PASS' : 'FAIL'} |`);
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}${quick ? ', quick run' : ''}; client, upstream and proxy share the machine`;
+  const report = `# Sluice benchmark\n\nMachine: ${machine}.\nReproduce: \`npm run bench\` (\`npm run bench -- --quick\` for a short run).\nTargets: ${targets.map((t) => t.name).join(', ')}; ${ROUNDS} interleaved round(s); ratios within a round.\n\n${header}\n${lines.join('\n')}\n\nThe direct figures the ratios are taken against:\n\n${absolute.map((a) => `- ${a}`).join('\n')}\n`;
+  process.stdout.write(`${report}\n`);
+  writeFileSync(join(root, 'bench', quick ? 'RESULTS-quick.md' : 'RESULTS.md'), report);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err}\n`);
+    process.exit(1);
+  },
+);
