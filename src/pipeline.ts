@@ -47,7 +47,7 @@ export async function completeForClient(ctx: RequestContext): Promise<ChatComple
     const response = await send(ctx, a, forced);
     if (isEventStream(response)) {
       noteAggregation(ctx, runtime, forced);
-      return aggregateEvents(runtime, parseSseStream(response.body, runtime.adapter, runtime.adapter.initStream()), response);
+      return aggregateEvents(runtime, parseSseStream(response, runtime.adapter, runtime.adapter.initStream()), response);
     }
     // Queued upstreams may send blank lines before the JSON: trim before parsing.
     const text = (await readText(response, MAX_BODY_BYTES)).trim();
@@ -82,7 +82,8 @@ async function aggregateEvents(runtime: ProviderRuntime, batches: AsyncIterable<
       }
     }
   } finally {
-    response.destroy();
+    if (done) response.release();
+    else response.destroy();
   }
   if (!done && !aggregator.allChoicesFinished) throw truncated(runtime.config.name, 'the stream ended before a finish_reason');
   return aggregator.result();
@@ -160,7 +161,7 @@ async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream
   const response = await send(ctx, a, runtime.config.supports_stream);
   let batches: AsyncIterator<StreamEvent[]>;
   if (isEventStream(response)) {
-    batches = parseSseStream(response.body, runtime.adapter, runtime.adapter.initStream());
+    batches = parseSseStream(response, runtime.adapter, runtime.adapter.initStream());
   } else {
     const text = (await readText(response, MAX_BODY_BYTES)).trim();
     if (looksLikeSse(text)) {
@@ -206,11 +207,14 @@ async function pump(ctx: RequestContext, opened: OpenedStream, sink: ChunkSink):
     if (end > 0) await sink.write((end === events.length ? events : events.slice(0, end)) as ChunkEvent[]);
     const last = events[end];
     if (last !== undefined) {
-      opened.response.destroy();
       if (last.type === 'error') {
+        opened.response.destroy();
         ctx.record.outcome = last.error.outcome;
         sink.fail(last.error);
-      } else sink.end();
+      } else {
+        opened.response.release();
+        sink.end();
+      }
       return;
     }
     const next: IteratorResult<StreamEvent[]> | undefined = await opened.rest?.next();

@@ -1,12 +1,13 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Adapter, StreamEvent } from '../providers/adapter.js';
+import type { UpstreamResponse } from '../upstream/client.js';
 
 /**
  * Upstream SSE bytes -> canonical events, one batch per network read so that the writer can send a
  * read's worth of events in one write. eventsource-parser does all the framing (CRLF, comments,
  * split lines); TextDecoder in stream mode keeps multi-byte characters split across reads intact.
  */
-export async function* parseSseStream<S>(body: AsyncIterable<Uint8Array>, adapter: Adapter<S>, state: S): AsyncGenerator<StreamEvent[]> {
+export async function* parseSseStream<S>(response: UpstreamResponse, adapter: Adapter<S>, state: S): AsyncGenerator<StreamEvent[]> {
   const decoder = new TextDecoder();
   let batch: StreamEvent[] = [];
   const parser = createParser({
@@ -16,8 +17,16 @@ export async function* parseSseStream<S>(body: AsyncIterable<Uint8Array>, adapte
       for (let i = 0; i < events.length; i++) batch.push(events[i] as StreamEvent);
     },
   });
-  for await (const bytes of body) {
-    parser.feed(decoder.decode(bytes, { stream: true }));
+  const reader = response.body[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await reader.next();
+    } catch (err) {
+      throw response.bodyError(err);
+    }
+    if (next.done === true) break;
+    parser.feed(decoder.decode(next.value, { stream: true }));
     if (batch.length > 0) {
       const out = batch;
       batch = [];

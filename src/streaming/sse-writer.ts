@@ -12,6 +12,11 @@ const PING_COMMENT = ': ping\n\n';
 export class SseWriter {
   private opened = false;
   private finished = false;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.res.uncork();
+  };
 
   constructor(
     private readonly res: ServerResponse,
@@ -33,7 +38,7 @@ export class SseWriter {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    this.res.flushHeaders();
+    // No flushHeaders(): the status goes out with the first event (or ping), in one packet.
   }
 
   ping(): void {
@@ -45,6 +50,13 @@ export class SseWriter {
   write(framed: string): Promise<void> | undefined {
     this.open();
     if (this.finished || this.res.writableEnded || this.res.destroyed) return undefined;
+    // Upstream reads already buffered are handled in one run of microtasks: cork until the next
+    // tick so that they leave in one writev instead of one syscall each.
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(this.uncork);
+    }
     if (this.res.write(framed)) return undefined;
     return new Promise((resolve) => {
       const done = (): void => {

@@ -153,7 +153,16 @@ function retryAfterMs(headers: Record<string, HeaderValue>): number | undefined 
 export async function readText(response: UpstreamResponse, limit: number): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const bytes of response.body) {
+  const reader = response.body[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await reader.next();
+    } catch (err) {
+      throw response.bodyError(err);
+    }
+    if (next.done === true) break;
+    const bytes = next.value;
     size += bytes.byteLength;
     if (size > limit) {
       response.destroy();

@@ -3,14 +3,24 @@ import type { ProviderConfig } from '../config/schema.js';
 import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../errors.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 
+const RELEASE_LIMIT_BYTES = 64 * 1024;
+const RELEASE_WAIT_MS = 1000;
+
 export type HeaderValue = string | string[] | undefined;
 
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, HeaderValue>;
   body: AsyncIterable<Uint8Array>;
-  /** Stop reading and release the connection (the upstream sees its socket closed if mid-body). */
+  /** Stop reading and drop the connection (the upstream sees its socket closed if mid-body). */
   destroy(): void;
+  /**
+   * Done with the body (the stream said [DONE]): read what is left in the background so that the
+   * keep-alive connection can be reused, dropping it if the upstream does not end within a second.
+   */
+  release(): void;
+  /** What an error thrown while reading `body` means (idle timeout, reset), as a SluiceError. */
+  bodyError(err: unknown): unknown;
 }
 
 /** The only network I/O in Sluice. One per provider. */
@@ -57,20 +67,15 @@ export class UndiciClient implements UpstreamClient {
       return {
         status: response.statusCode,
         headers: response.headers,
-        body: this.guardBody(body),
+        body,
         destroy: () => body.destroy(),
+        release: () => {
+          body.dump({ limit: RELEASE_LIMIT_BYTES, signal: AbortSignal.timeout(RELEASE_WAIT_MS) }).catch(() => body.destroy());
+        },
+        bodyError: (err) => this.classify(err, true),
       };
     } catch (err) {
       throw this.classify(err, false);
-    }
-  }
-
-  /** Re-throws body errors (idle timeout, reset) as SluiceErrors. */
-  private async *guardBody(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    try {
-      yield* body;
-    } catch (err) {
-      throw this.classify(err, true);
     }
   }
 

@@ -56,7 +56,7 @@ export class MockUpstream implements UpstreamClient {
       yield encoder.encode(chunk({}, 'stop'));
       yield encoder.encode(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\ndata: [DONE]\n\n`);
     }
-    return { status: 200, headers: { 'content-type': 'text/event-stream' }, body: events(), destroy: () => undefined };
+    return { status: 200, headers: { 'content-type': 'text/event-stream' }, body: events(), destroy: () => undefined, release: () => undefined, bodyError: (err) => err };
   }
 
   async close(): Promise<void> {}
@@ -71,6 +71,8 @@ function jsonResponse(status: number, value: unknown): UpstreamResponse {
       yield bytes;
     })(),
     destroy: () => undefined,
+    release: () => undefined,
+    bodyError: (err) => err,
   };
 }
 
