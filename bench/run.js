@@ -88,7 +88,7 @@ async function startTargets() {
     await new Promise((r) => setTimeout(r, 500));
     targets.push({ name: 'nginx', origin: `http://127.0.0.1:${nginxPort}`, path: '/v1/chat/completions', model: 'bench', pid: child.pid });
   }
-  return { targets, sluice };
+  return { targets, sluice, fresh: { config, port: freePort(4) } };
 }
 
 function body(target, extra) {
@@ -119,9 +119,23 @@ async function scenarioThroughput(target, pool) {
   return { chunksPerSec: chunks / (wallMs / 1000), cpuPer10k: (cpu / chunks) * 10_000 };
 }
 
-async function scenarioIdleStreams(target) {
-  const pool = createClient(target.origin, SIZES.idleStreams + 10);
-  const before = rssKb(target.pid);
+/** RSS never shrinks back, so each measurement gets a fresh process of its own. */
+async function freshSluice(config, port) {
+  const child = await start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(port) });
+  child.stdout.removeAllListeners('data');
+  child.stdout.resume();
+  return child;
+}
+
+async function scenarioIdleStreams(target, fresh) {
+  const child = fresh ? await freshSluice(fresh.config, fresh.port) : undefined;
+  const pid = child?.pid ?? target.pid;
+  const origin = child ? `http://127.0.0.1:${fresh.port}` : target.origin;
+  // Warm up: the first requests load code and grow pools, which is not per-stream memory.
+  await runLoad(createClient(origin, 4), { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: 50, concurrency: 4 });
+  await new Promise((r) => setTimeout(r, 1000));
+  const pool = createClient(origin, SIZES.idleStreams + 10);
+  const before = rssKb(pid);
   const bodies = [];
   await Promise.all(
     Array.from({ length: SIZES.idleStreams }, async () => {
@@ -132,9 +146,10 @@ async function scenarioIdleStreams(target) {
     }),
   );
   await new Promise((r) => setTimeout(r, 500));
-  const after = rssKb(target.pid);
+  const after = rssKb(pid);
   for (const b of bodies) b.destroy();
   await pool.destroy();
+  if (child) child.kill('SIGKILL');
   await new Promise((r) => setTimeout(r, 1000));
   return { kbPerStream: (after - before) / SIZES.idleStreams };
 }
@@ -170,33 +185,40 @@ async function scenarioAggregator() {
   };
   const time = (chunks) => {
     const runs = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 7; i++) {
       const started = performance.now();
       aggregate(chunks);
       runs.push(performance.now() - started);
     }
-    return median(runs);
+    return { median: median(runs), min: Math.min(...runs) };
   };
-  const ms100k = time(make(100_000));
-  const ms10k = time(make(10_000));
-  // Per-chunk cost at 100k over per-chunk cost at 10k: ~1 when linear, ~10 when quadratic.
-  return { ms100k, linearity: ms100k / 100_000 / (ms10k / 10_000) };
+  const small = make(10_000);
+  time(small); // warm the JIT so that the first size measured is not the slow one
+  const at10k = time(small);
+  const at100k = time(make(100_000));
+  // Per-chunk cost at 100k over per-chunk cost at 10k (best runs): ~1 when linear, ~10 when quadratic.
+  return { ms100k: at100k.median, linearity: at100k.min / 100_000 / (at10k.min / 10_000) };
 }
 
 const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 
 async function main() {
-  const { targets } = await startTargets();
+  const { targets, fresh } = await startTargets();
   const sluice = targets.find((t) => t.name === 'sluice');
   const others = targets.filter((t) => t.name !== 'direct');
   const pools = new Map(targets.map((t) => [t.name, createClient(t.origin, 128)]));
+  // Warm every target's JIT before anything is measured.
+  for (const t of targets) {
+    await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 200 }), requests: 300, concurrency: 16 });
+    await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: false, bench_chunks: 50 }), requests: 1000, concurrency: 16 });
+  }
   const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
     process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
     const r = { ttft: {}, throughput: {}, idle: {}, json: {} };
     for (const t of targets) r.ttft[t.name] = await scenarioTtft(t, pools.get(t.name));
     for (const t of targets) r.throughput[t.name] = await scenarioThroughput(t, pools.get(t.name));
-    for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t);
+    for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, t.name === 'sluice' ? fresh : undefined);
     for (const t of targets) r.json[t.name] = await scenarioJson(t, pools.get(t.name));
     r.aggregation = await scenarioAggregation(sluice, pools.get('sluice'));
     rounds.push(r);

@@ -46,6 +46,8 @@ const provider = z
       .array(z.string())
       .default([])
       .transform((keys) => keys.filter((k) => k !== '')),
+    /** `native`: /v1/responses is proxied byte for byte to the upstream's own /responses. */
+    responses: z.enum(['translate', 'native']).default('translate'),
     /** `upstream`: GET /v1/models also lists the upstream's own /models (cached). */
     list_models: z.enum(['config', 'upstream']).default('config'),
     circuit_breaker: z
@@ -76,6 +78,9 @@ const provider = z
   .superRefine((p, ctx) => {
     if (p.type !== 'mock' && p.base_url === undefined) {
       ctx.addIssue({ code: 'custom', path: ['base_url'], message: `required for type '${p.type}'` });
+    }
+    if (p.responses === 'native' && p.type !== 'openai') {
+      ctx.addIssue({ code: 'custom', path: ['responses'], message: "'native' is supported for type 'openai' only" });
     }
     if (p.list_models === 'upstream' && p.type !== 'openai') {
       ctx.addIssue({ code: 'custom', path: ['list_models'], message: "'upstream' is supported for type 'openai' only" });

@@ -10,13 +10,18 @@ import { estimateUsage } from '../observability/usage.js';
 import { checkModelAllowed } from './auth.js';
 import { sendError } from './error-reply.js';
 
+/** A JSON body to send exactly as received (a native passthrough), not re-serialised. */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 /** How one API serves a validated request through the pipeline, streamed or whole. */
 export interface ExchangeHandlers {
   /** Parse and validate the body (throws a 400 SluiceError), as the chat request to run. */
   parse(body: unknown): ChatRequest;
   /** A stream client: the reply is hijacked; write to `res`, sending `headers()` with the status. */
   stream(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void>;
-  /** A non-stream client: the JSON body to send. */
+  /** A non-stream client: the JSON body to send (a RawJson goes out byte for byte). */
   complete(ctx: RequestContext): Promise<unknown>;
 }
 
@@ -80,7 +85,8 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     } else {
       const result = await handlers.complete(ctx);
       record.ttftMs = Date.now() - startedAt;
-      await reply.code(200).headers(headers()).type('application/json').send(JSON.stringify(result));
+      const text = result instanceof RawJson ? result.text : JSON.stringify(result);
+      await reply.code(200).headers(headers()).type('application/json').send(text);
     }
   } catch (err) {
     const error = asSluiceError(err);

@@ -4,9 +4,10 @@ import { completionChars } from '../observability/usage.js';
 import { completeForClient, streamInto } from '../pipeline.js';
 import { parseResponsesRequest, type ResponsesRequest } from '../responses/request.js';
 import { completionToResponse } from '../responses/response.js';
+import { isNative, nativeComplete, nativeStream } from '../responses/native.js';
 import { ResponsesSink } from '../responses/stream.js';
 import type { ChatRequest } from '../streaming/types.js';
-import { runExchange } from './exchange.js';
+import { RawJson, runExchange } from './exchange.js';
 
 /** POST /v1/responses: the Responses API over the chat pipeline, for every provider type. */
 export function handleResponses(gateway: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -18,8 +19,9 @@ export function handleResponses(gateway: Gateway, request: FastifyRequest, reply
       original = parsed.original;
       return parsed.chat;
     },
-    stream: (ctx, res, headers) => streamInto(ctx, new ResponsesSink(res, headers, requestOf(), ctx.record)),
+    stream: (ctx, res, headers) => (isNative(ctx) ? nativeStream(ctx, res, headers, request.body as Record<string, unknown>) : streamInto(ctx, new ResponsesSink(res, headers, requestOf(), ctx.record))),
     complete: async (ctx) => {
+      if (isNative(ctx)) return new RawJson(await nativeComplete(ctx, request.body as Record<string, unknown>));
       const completion = await completeForClient(ctx);
       if (completion.usage) ctx.record.usage = completion.usage;
       else ctx.record.completionChars = completionChars(completion);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, upstreamInvalid } from '../errors.js';
 import type { ProviderRuntime, RequestContext } from '../gateway.js';
 import { resolveProviderModel, type Target } from '../routing/route.js';
+import type { UpstreamRequest } from '../providers/adapter.js';
 import type { HeaderValue, UpstreamResponse } from './client.js';
 
 /** One try against one provider: the runtime, the target, the key to use, the abort signal. */
@@ -112,8 +113,12 @@ async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, tar
 }
 
 /** Sends one upstream request; an error status becomes a SluiceError carrying the rate-limit headers. */
-export async function send(ctx: RequestContext, a: Attempt, stream: boolean): Promise<UpstreamResponse> {
-  const upstreamRequest = a.runtime.adapter.buildRequest(ctx.request, { provider: a.runtime.config, upstreamModel: a.target.upstreamModel, stream, apiKey: a.apiKey });
+export function send(ctx: RequestContext, a: Attempt, stream: boolean): Promise<UpstreamResponse> {
+  return sendRequest(ctx, a, a.runtime.adapter.buildRequest(ctx.request, { provider: a.runtime.config, upstreamModel: a.target.upstreamModel, stream, apiKey: a.apiKey }));
+}
+
+/** Sends a request already built (by an adapter, or a native passthrough), adding the tracing headers. */
+export async function sendRequest(ctx: RequestContext, a: Attempt, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
   upstreamRequest.headers['x-request-id'] = ctx.requestId;
   if (ctx.traceparent !== undefined) upstreamRequest.headers.traceparent = ctx.traceparent;
   const response = await a.runtime.client.send(upstreamRequest, a.signal);

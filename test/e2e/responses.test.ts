@@ -189,3 +189,34 @@ describe('/v1/responses specifics', () => {
     await expect(client.responses.create({ model: 'oa/m', input: 'x', previous_response_id: 'resp_1' })).rejects.toMatchObject({ status: 400, message: expect.stringContaining('stateless') });
   });
 });
+
+describe('/v1/responses with responses: native', () => {
+  it('proxies the upstream /responses byte for byte, stream and not, and logs its usage', async () => {
+    const completed = { id: 'resp_up', object: 'response', status: 'completed', model: 'native-model', output: [], usage: { input_tokens: 7, output_tokens: 3, total_tokens: 10 } };
+    const sse = `event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":"resp_up"}}\n\nevent: response.completed\ndata: ${JSON.stringify({ type: 'response.completed', sequence_number: 1, response: completed })}\n\n`;
+    const upstream = await startUpstream((req, res) => {
+      if (req.body.stream === true) {
+        sseHead(res);
+        res.end(sse);
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(`{ "id": "resp_up",  "spacing": "kept" }`);
+      }
+    });
+    const native = await startGateway(`providers:\n  - {name: nat, type: openai, base_url: "${upstream.url}", responses: native, api_key: sk-n}\n`);
+    try {
+      const whole = await fetch(`${native.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model: 'nat/native-model', input: 'x', metadata: { a: 'b' } }) });
+      expect(await whole.text()).toBe(`{ "id": "resp_up",  "spacing": "kept" }`);
+      expect(upstream.requests[0]).toMatchObject({ url: '/v1/responses', body: { model: 'native-model', input: 'x', metadata: { a: 'b' }, stream: false } });
+      expect(upstream.requests[0]?.headers.authorization).toBe('Bearer sk-n');
+      const streamed = await fetch(`${native.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model: 'nat/native-model', input: 'x', stream: true }) });
+      expect(await bodyText(streamed)).toBe(sse);
+      await new Promise((r) => setTimeout(r, 50));
+      const lines = native.logs.filter((l) => l.msg === 'request completed');
+      expect(lines.at(-1)).toMatchObject({ api: '/v1/responses', prompt_tokens: 7, completion_tokens: 3 });
+    } finally {
+      await native.close();
+      await upstream.close();
+    }
+  });
+});

@@ -1,0 +1,58 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, median, percentile, runLoad } from '../../bench/load.js';
+import { startMockUpstream } from '../../bench/mock-upstream.js';
+import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+
+// One fast run of the benchmark's pieces, so that `npm run bench` cannot rot unnoticed.
+let mock: Server;
+let origin: string;
+let gateway: RunningGateway;
+
+beforeAll(async () => {
+  mock = await startMockUpstream(0);
+  origin = `http://127.0.0.1:${(mock.address() as AddressInfo).port}`;
+  gateway = await startGateway(`providers:\n  - {name: up, type: openai, base_url: "${origin}/v1", max_retries: 0}\n  - {name: forced, type: openai, base_url: "${origin}/v1", force_upstream_stream: true}\n`);
+});
+
+afterAll(async () => {
+  await gateway.close();
+  await new Promise<void>((resolve) => mock.close(() => resolve()));
+});
+
+describe('benchmark harness', () => {
+  it('streams the requested chunk count with [DONE], direct and through Sluice', async () => {
+    for (const [base, model] of [
+      [origin, 'bench'],
+      [gateway.url, 'up/bench'],
+    ] as const) {
+      const pool = createClient(base, 8);
+      const { results } = await runLoad(pool, { body: { model, messages: [{ role: 'user', content: 'x' }], stream: true, bench_chunks: 20 }, requests: 8, concurrency: 4 });
+      await pool.close();
+      expect(results.every((r) => r.ok && r.chunks === 20)).toBe(true);
+      expect(median(results.map((r) => r.ttft))).toBeGreaterThan(0);
+    }
+  });
+
+  it('answers non-stream and force-streamed requests', async () => {
+    const pool = createClient(gateway.url, 4);
+    for (const model of ['up/bench', 'forced/bench']) {
+      const { results } = await runLoad(pool, { body: { model, messages: [{ role: 'user', content: 'x' }], bench_chunks: 30 }, requests: 4, concurrency: 2 });
+      expect(results.every((r) => r.ok)).toBe(true);
+    }
+    await pool.close();
+  });
+
+  it('flags a stream that ends without [DONE]', async () => {
+    const pool = createClient(origin, 2);
+    const { results } = await runLoad(pool, { body: { model: 'bench', messages: [], stream: true, bench_chunks: 3, bench_no_done: true }, requests: 1, concurrency: 1 });
+    await pool.close();
+    expect(results[0]).toMatchObject({ ok: false, error: 'stream ended without [DONE]' });
+  });
+
+  it('computes percentiles', () => {
+    expect(percentile([5, 1, 3, 2, 4], 50)).toBe(3);
+    expect(percentile([1, 2, 3, 4, 100], 99)).toBe(100);
+  });
+});
