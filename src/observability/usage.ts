@@ -1,3 +1,4 @@
+import { textOf } from '../providers/content.js';
 import type { ChatCompletion, ChatRequest, Usage } from '../streaming/types.js';
 
 /**
@@ -6,18 +7,10 @@ import type { ChatCompletion, ChatRequest, Usage } from '../streaming/types.js';
  */
 export function estimateUsage(request: ChatRequest, completionChars: number): Usage {
   let promptChars = 0;
-  for (const message of request.messages) promptChars += textLength(message.content);
+  for (const message of request.messages) promptChars += textOf(message.content).length;
   const prompt = Math.ceil(promptChars / 4);
   const completion = Math.ceil(completionChars / 4);
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-}
-
-function textLength(content: unknown): number {
-  if (typeof content === 'string') return content.length;
-  if (!Array.isArray(content)) return 0;
-  let n = 0;
-  for (const part of content) if (part !== null && typeof part === 'object' && typeof part.text === 'string') n += part.text.length;
-  return n;
 }
 
 /** Characters of generated text in a whole completion (content, reasoning, tool arguments). */

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { RequestContext } from '../gateway.js';
+import { writeOrWait } from '../streaming/sse-writer.js';
 import { joinUrl } from '../providers/openai.js';
 import { readText, runTargets, sendRequest, type Attempt } from '../upstream/attempt.js';
 import type { UpstreamResponse } from '../upstream/client.js';
@@ -69,7 +70,7 @@ export async function nativeStream(ctx: RequestContext, res: ServerResponse, hea
   try {
     for await (const bytes of response.body) {
       parser.feed(decoder.decode(bytes, { stream: true }));
-      if (!res.write(bytes)) await new Promise((resolve) => res.once('drain', resolve));
+      await writeOrWait(res, bytes);
     }
   } catch (err) {
     throw response.bodyError(err);

@@ -3,6 +3,7 @@ import type { SluiceError } from '../errors.js';
 import type { ChunkSink } from '../pipeline.js';
 import type { ChunkEvent } from '../providers/adapter.js';
 import { chunkValue } from '../streaming/inspect.js';
+import { writeOrWait } from '../streaming/sse-writer.js';
 import type { ChunkChoice, Usage } from '../streaming/types.js';
 import type { ResponsesRequest } from './request.js';
 import { ending, functionCallItem, messageItem, newId, outputTextPart, reasoningItem, responseShell, responsesUsage, type JsonRecord } from './response.js';
@@ -119,16 +120,7 @@ export class ResponsesSink implements ChunkSink {
 
   private send(out: string): Promise<void> | undefined {
     if (out === '' || this.res.destroyed || this.res.writableEnded) return undefined;
-    if (this.res.write(out)) return undefined;
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
-        resolve();
-      };
-      this.res.on('drain', done);
-      this.res.on('close', done);
-    });
+    return writeOrWait(this.res, out);
   }
 
   private finish(out: string): void {

@@ -1,6 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Adapter, StreamEvent } from '../providers/adapter.js';
-import type { UpstreamResponse } from '../upstream/client.js';
+import { nextBytes, type UpstreamResponse } from '../upstream/client.js';
 
 /**
  * Upstream SSE bytes -> canonical events, one batch per network read so that the writer can send a
@@ -19,12 +19,7 @@ export async function* parseSseStream<S>(response: UpstreamResponse, adapter: Ad
   });
   const reader = response.body[Symbol.asyncIterator]();
   for (;;) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await reader.next();
-    } catch (err) {
-      throw response.bodyError(err);
-    }
+    const next = await nextBytes(reader, response);
     if (next.done === true) break;
     parser.feed(decoder.decode(next.value, { stream: true }));
     if (batch.length > 0) {

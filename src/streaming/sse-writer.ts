@@ -57,16 +57,7 @@ export class SseWriter {
       this.res.cork();
       process.nextTick(this.uncork);
     }
-    if (this.res.write(framed)) return undefined;
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
-        resolve();
-      };
-      this.res.on('drain', done);
-      this.res.on('close', done);
-    });
+    return writeOrWait(this.res, framed);
   }
 
   /** `[DONE]` and close, even if the upstream keeps its socket open. */
@@ -84,6 +75,20 @@ export class SseWriter {
     this.finished = true;
     this.res.end(`data: ${JSON.stringify(error.toBody())}\n\n${DONE_EVENT}`);
   }
+}
+
+/** Writes; when the socket buffer is full, a promise for 'drain' (or close) to wait on. */
+export function writeOrWait(res: ServerResponse, data: string | Uint8Array): Promise<void> | undefined {
+  if (res.write(data)) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 export function frame(json: string): string {

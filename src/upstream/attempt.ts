@@ -3,7 +3,7 @@ import { SluiceError, upstreamInvalid } from '../errors.js';
 import type { ProviderRuntime, RequestContext } from '../gateway.js';
 import { resolveProviderModel, type Target } from '../routing/route.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
-import type { HeaderValue, UpstreamResponse } from './client.js';
+import { nextBytes, type HeaderValue, type UpstreamResponse } from './client.js';
 
 /** One try against one provider: the runtime, the target, the key to use, the abort signal. */
 export interface Attempt {
@@ -160,12 +160,7 @@ export async function readText(response: UpstreamResponse, limit: number): Promi
   let size = 0;
   const reader = response.body[Symbol.asyncIterator]();
   for (;;) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await reader.next();
-    } catch (err) {
-      throw response.bodyError(err);
-    }
+    const next = await nextBytes(reader, response);
     if (next.done === true) break;
     const bytes = next.value;
     size += bytes.byteLength;

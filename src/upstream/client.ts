@@ -23,6 +23,15 @@ export interface UpstreamResponse {
   bodyError(err: unknown): unknown;
 }
 
+/** The next read of an upstream body; a failure (idle timeout, reset) comes out as a SluiceError. */
+export async function nextBytes(reader: AsyncIterator<Uint8Array>, response: UpstreamResponse): Promise<IteratorResult<Uint8Array>> {
+  try {
+    return await reader.next();
+  } catch (err) {
+    throw response.bodyError(err);
+  }
+}
+
 /** The only network I/O in Sluice. One per provider. */
 export interface UpstreamClient {
   send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse>;

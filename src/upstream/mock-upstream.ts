@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProviderConfig } from '../config/schema.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
+import { textOf } from '../providers/content.js';
 import type { ChatMessage } from '../streaming/types.js';
 import type { UpstreamClient, UpstreamResponse } from './client.js';
 
@@ -27,7 +28,7 @@ export class MockUpstream implements UpstreamClient {
     const model = typeof body.model === 'string' ? body.model : 'mock';
     const words = replyWords(messages);
     const usage = {
-      prompt_tokens: messages.reduce((sum, m) => sum + countWords(textOf(m.content)), 0),
+      prompt_tokens: messages.reduce((sum, m) => sum + countWords(textOf(m.content, ' ')), 0),
       completion_tokens: words.length,
       total_tokens: 0,
     };
@@ -76,14 +77,6 @@ function jsonResponse(status: number, value: unknown): UpstreamResponse {
   };
 }
 
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content.map((part) => (part && typeof part === 'object' && typeof part.text === 'string' ? part.text : '')).join(' ');
-  }
-  return '';
-}
-
 function countWords(text: string): number {
   return text.split(/\s+/).filter((w) => w !== '').length;
 }
@@ -91,6 +84,6 @@ function countWords(text: string): number {
 /** The last user message split into tokens that concatenate back to it: "a", " b", " c". */
 function replyWords(messages: ChatMessage[]): string[] {
   const lastUser = [...messages].reverse().find((m) => m.role === 'user');
-  const text = (lastUser ? textOf(lastUser.content) : '').trim() || GREETING;
+  const text = (lastUser ? textOf(lastUser.content, ' ') : '').trim() || GREETING;
   return text.split(/\s+/).map((word, i) => (i === 0 ? word : ` ${word}`));
 }

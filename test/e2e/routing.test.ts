@@ -137,7 +137,7 @@ routes:
     expect(big.requests[0]?.body.model).toBe('huge');
   });
 
-  it('distributes by strategy: round_robin alternates, weighted follows weights, least_busy avoids the busy one', async () => {
+  it('distributes by strategy: round_robin alternates, weighted follows the weights', async () => {
     const a = await upstream(answer('a'));
     const b = await upstream(answer('b'));
     const g = await gatewayFor(`

@@ -1,4 +1,5 @@
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
+import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
 import { joinUrl } from '../openai.js';
 import { badRequest } from '../../errors.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../streaming/types.js';
@@ -64,12 +65,6 @@ function translateToolChoice(choice: unknown, parallel: unknown): Block | undefi
   return out;
 }
 
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content.map((p) => (p && typeof p === 'object' && typeof p.text === 'string' ? p.text : '')).join('');
-}
-
 /** Content parts -> Anthropic blocks: text, and images from data URLs (base64) or http(s) URLs. */
 function contentBlocks(content: unknown): Block[] {
   if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
@@ -79,10 +74,10 @@ function contentBlocks(content: unknown): Block[] {
     if (part === null || typeof part !== 'object') continue;
     if (part.type === 'text' && typeof part.text === 'string') blocks.push({ type: 'text', text: part.text });
     else if (part.type === 'image_url') {
-      const url: unknown = typeof part.image_url === 'string' ? part.image_url : part.image_url?.url;
-      if (typeof url !== 'string') continue;
-      const data = /^data:([^;,]+);base64,(.*)$/s.exec(url);
-      blocks.push({ type: 'image', source: data ? { type: 'base64', media_type: data[1], data: data[2] } : { type: 'url', url } });
+      const url = imageUrlOf(part);
+      if (url === undefined) continue;
+      const data = parseDataUrl(url);
+      blocks.push({ type: 'image', source: data ? { type: 'base64', media_type: data.mediaType, data: data.data } : { type: 'url', url } });
     }
   }
   return blocks;

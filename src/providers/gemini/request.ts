@@ -1,4 +1,5 @@
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
+import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
 import { joinUrl } from '../openai.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../streaming/types.js';
 
@@ -67,12 +68,6 @@ function translateToolChoice(choice: unknown): Part | undefined {
   return name === undefined ? undefined : { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: [name] } };
 }
 
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content.map((p) => (p && typeof p === 'object' && typeof p.text === 'string' ? p.text : '')).join('');
-}
-
 function contentParts(content: unknown): Part[] {
   if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
   if (!Array.isArray(content)) return [];
@@ -81,10 +76,10 @@ function contentParts(content: unknown): Part[] {
     if (part === null || typeof part !== 'object') continue;
     if (part.type === 'text' && typeof part.text === 'string') parts.push({ text: part.text });
     else if (part.type === 'image_url') {
-      const url: unknown = typeof part.image_url === 'string' ? part.image_url : part.image_url?.url;
-      if (typeof url !== 'string') continue;
-      const data = /^data:([^;,]+);base64,(.*)$/s.exec(url);
-      parts.push(data ? { inlineData: { mimeType: data[1], data: data[2] } } : { fileData: { fileUri: url, mimeType: mimeFromUrl(url) } });
+      const url = imageUrlOf(part);
+      if (url === undefined) continue;
+      const data = parseDataUrl(url);
+      parts.push(data ? { inlineData: { mimeType: data.mediaType, data: data.data } } : { fileData: { fileUri: url, mimeType: mimeFromUrl(url) } });
     }
   }
   return parts;
