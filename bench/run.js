@@ -86,7 +86,9 @@ async function startTargets() {
     const child = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
     children.push(child);
     await new Promise((r) => setTimeout(r, 500));
-    targets.push({ name: 'nginx', origin: `http://127.0.0.1:${nginxPort}`, path: '/v1/chat/completions', model: 'bench', pid: child.pid });
+    // The worker, not the master, does the proxying: its CPU and RSS are the ones to read.
+    const worker = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    targets.push({ name: 'nginx', origin: `http://127.0.0.1:${nginxPort}`, path: '/v1/chat/completions', model: 'bench', pid: worker || child.pid });
   }
   return { targets, sluice, fresh: { config, port: freePort(4) } };
 }

@@ -22,7 +22,7 @@ export async function* parseSseStream<S>(response: UpstreamResponse, adapter: Ad
     const next = await nextBytes(reader, response);
     if (next.done === true) break;
     parser.feed(decoder.decode(next.value, { stream: true }));
-    if (batch.length > 0) {
+    if (batch.length > 0 && !response.buffered()) {
       const out = batch;
       batch = [];
       yield out;

@@ -19,6 +19,8 @@ export interface UpstreamResponse {
    * keep-alive connection can be reused, dropping it if the upstream does not end within a second.
    */
   release(): void;
+  /** Whether more body bytes are already buffered (read on before handing a batch over). */
+  buffered(): boolean;
   /** What an error thrown while reading `body` means (idle timeout, reset), as a SluiceError. */
   bodyError(err: unknown): unknown;
 }
@@ -78,6 +80,7 @@ export class UndiciClient implements UpstreamClient {
         headers: response.headers,
         body,
         destroy: () => body.destroy(),
+        buffered: () => body.readableLength > 0,
         release: () => {
           body.dump({ limit: RELEASE_LIMIT_BYTES, signal: AbortSignal.timeout(RELEASE_WAIT_MS) }).catch(() => body.destroy());
         },

@@ -57,7 +57,7 @@ export class MockUpstream implements UpstreamClient {
       yield encoder.encode(chunk({}, 'stop'));
       yield encoder.encode(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\ndata: [DONE]\n\n`);
     }
-    return { status: 200, headers: { 'content-type': 'text/event-stream' }, body: events(), destroy: () => undefined, release: () => undefined, bodyError: (err) => err };
+    return { status: 200, headers: { 'content-type': 'text/event-stream' }, body: events(), destroy: () => undefined, release: () => undefined, buffered: () => false, bodyError: (err) => err };
   }
 
   async close(): Promise<void> {}
@@ -73,6 +73,7 @@ function jsonResponse(status: number, value: unknown): UpstreamResponse {
     })(),
     destroy: () => undefined,
     release: () => undefined,
+    buffered: () => false,
     bodyError: (err) => err,
   };
 }

@@ -33,7 +33,7 @@ async function* randomSplits(bytes: Buffer, seed: number): AsyncGenerator<Uint8A
 /** Runs the real SSE parser and the adapter over the bytes, split at random. */
 export async function parseSplit<S>(adapter: Adapter<S>, bytes: Buffer, seed: number): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
-  const response = { status: 200, headers: {}, body: randomSplits(bytes, seed), destroy: () => undefined, release: () => undefined, bodyError: (err: unknown) => err };
+  const response = { status: 200, headers: {}, body: randomSplits(bytes, seed), destroy: () => undefined, release: () => undefined, buffered: () => false, bodyError: (err: unknown) => err };
   for await (const batch of parseSseStream(response, adapter, adapter.initStream())) out.push(...batch);
   return out;
 }
