@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ProviderConfig } from './config/schema.js';
-import { SluiceError, truncated, upstreamInvalid, upstreamTimeout } from './errors.js';
+import { SluiceError, truncated, upstreamInvalid } from './errors.js';
 import type { ProviderRuntime, RequestContext } from './gateway.js';
 import type { ChunkEvent, StreamEvent } from './providers/adapter.js';
 import { Aggregator } from './streaming/aggregate.js';
@@ -223,8 +222,4 @@ async function pump(ctx: RequestContext, opened: OpenedStream, sink: ChunkSink):
   // EOF without [DONE]: complete only if every choice finished.
   if (sink.finishedChoices < expectedChoices) throw truncated(opened.runtime.config.name, 'the stream ended before a finish_reason');
   sink.end();
-}
-
-export function totalTimeoutError(provider: ProviderConfig): SluiceError {
-  return upstreamTimeout(provider.name, 'total', provider.timeouts.total_ms);
 }
