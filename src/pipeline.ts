@@ -36,6 +36,18 @@ async function* once(events: StreamEvent[]): AsyncGenerator<StreamEvent[]> {
   yield events;
 }
 
+/** An upstream answer, whatever was asked for: an event stream, or one whole completion. */
+type UpstreamAnswer = { kind: 'sse'; batches: AsyncGenerator<StreamEvent[]> } | { kind: 'json'; completion: ChatCompletion };
+
+/** SSE is recognised by Content-Type or, failing that, by a body that is plainly SSE. */
+async function readAnswer(runtime: ProviderRuntime, response: UpstreamResponse): Promise<UpstreamAnswer> {
+  if (isEventStream(response)) return { kind: 'sse', batches: parseSseStream(response, runtime.adapter, runtime.adapter.initStream()) };
+  // Queued upstreams may send blank lines before the JSON: trim before parsing.
+  const text = (await readText(response, MAX_BODY_BYTES)).trim();
+  if (looksLikeSse(text)) return { kind: 'sse', batches: once(parseSseText(text, runtime.adapter, runtime.adapter.initStream())) };
+  return { kind: 'json', completion: runtime.adapter.parseResponse(parseJsonBody(text)) };
+}
+
 // ---- sink B: one chat.completion ----------------------------------------------------------------
 
 /** A non-stream client: JSON upstream answers pass through the adapter; SSE answers are aggregated. */
@@ -44,17 +56,10 @@ export async function completeForClient(ctx: RequestContext): Promise<ChatComple
     const { runtime } = a;
     const forced = runtime.config.force_upstream_stream && runtime.config.supports_stream;
     const response = await send(ctx, a, forced);
-    if (isEventStream(response)) {
-      noteAggregation(ctx, runtime, forced);
-      return aggregateEvents(runtime, parseSseStream(response, runtime.adapter, runtime.adapter.initStream()), response);
-    }
-    // Queued upstreams may send blank lines before the JSON: trim before parsing.
-    const text = (await readText(response, MAX_BODY_BYTES)).trim();
-    if (looksLikeSse(text)) {
-      noteAggregation(ctx, runtime, forced);
-      return aggregateEvents(runtime, once(parseSseText(text, runtime.adapter, runtime.adapter.initStream())), response);
-    }
-    return runtime.adapter.parseResponse(parseJsonBody(text));
+    const answer = await readAnswer(runtime, response);
+    if (answer.kind === 'json') return answer.completion;
+    noteAggregation(ctx, runtime, forced);
+    return aggregateEvents(runtime, answer.batches, response);
   });
 }
 
@@ -158,22 +163,15 @@ export function streamToClient(ctx: RequestContext, res: ServerResponse, headers
 async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream> {
   const { runtime } = a;
   const response = await send(ctx, a, runtime.config.supports_stream);
+  const answer = await readAnswer(runtime, response);
   let batches: AsyncIterator<StreamEvent[]>;
-  if (isEventStream(response)) {
-    batches = parseSseStream(response, runtime.adapter, runtime.adapter.initStream());
-  } else {
-    const text = (await readText(response, MAX_BODY_BYTES)).trim();
-    if (looksLikeSse(text)) {
-      batches = once(parseSseText(text, runtime.adapter, runtime.adapter.initStream()));
-    } else {
-      // A JSON completion (the upstream ignored `stream`, or cannot stream): synthesize the chunks.
-      ctx.record.synthesized = true;
-      const completion = runtime.adapter.parseResponse(parseJsonBody(text));
-      const chunks = synthesizeChunks(completion, { includeUsage: true });
-      const events: StreamEvent[] = chunks.map((chunk) => ({ type: 'chunk', chunk }));
-      events.push({ type: 'done' });
-      batches = once(events);
-    }
+  if (answer.kind === 'sse') batches = answer.batches;
+  else {
+    // A JSON completion (the upstream ignored `stream`, or cannot stream): synthesize the chunks.
+    ctx.record.synthesized = true;
+    const events: StreamEvent[] = synthesizeChunks(answer.completion, { includeUsage: true }).map((chunk) => ({ type: 'chunk', chunk }));
+    events.push({ type: 'done' });
+    batches = once(events);
   }
   const held: StreamEvent[] = [];
   try {
