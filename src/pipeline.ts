@@ -201,7 +201,11 @@ async function pump(ctx: RequestContext, opened: OpenedStream, sink: ChunkSink):
   while (events !== undefined) {
     let end = 0;
     while (end < events.length && (events[end] as StreamEvent).type === 'chunk') end++;
-    if (end > 0) await sink.write((end === events.length ? events : events.slice(0, end)) as ChunkEvent[]);
+    if (end > 0) {
+      // Awaiting only a real promise: `await undefined` would still cost a microtask per batch.
+      const drained = sink.write((end === events.length ? events : events.slice(0, end)) as ChunkEvent[]);
+      if (drained !== undefined) await drained;
+    }
     const last = events[end];
     if (last !== undefined) {
       if (last.type === 'error') {

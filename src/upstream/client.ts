@@ -26,12 +26,11 @@ export interface UpstreamResponse {
 }
 
 /** The next read of an upstream body; a failure (idle timeout, reset) comes out as a SluiceError. */
-export async function nextBytes(reader: AsyncIterator<Uint8Array>, response: UpstreamResponse): Promise<IteratorResult<Uint8Array>> {
-  try {
-    return await reader.next();
-  } catch (err) {
+export function nextBytes(reader: AsyncIterator<Uint8Array>, response: UpstreamResponse): Promise<IteratorResult<Uint8Array>> {
+  // A plain promise chain, not an async function: this runs once per upstream read.
+  return reader.next().then(undefined, (err: unknown) => {
     throw response.bodyError(err);
-  }
+  });
 }
 
 /** The only network I/O in Sluice. One per provider. */
