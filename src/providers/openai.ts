@@ -1,3 +1,4 @@
+import { tryParseJson } from '../json.js';
 import { upstreamErrorEvent, upstreamInvalid } from '../errors.js';
 import type { ChatCompletion, ChatRequest } from '../streaming/types.js';
 import type { Adapter, BuildContext, SseEvent, StreamEvent, UpstreamRequest } from './adapter.js';
@@ -51,11 +52,11 @@ export const openaiAdapter: Adapter<null> = {
   parseEvent(event: SseEvent): StreamEvent[] {
     const data = event.data;
     if (data === '[DONE]') return [DONE];
-    if (event.event === 'error') return [streamErrorEvent(safeJson(data) ?? data)];
+    if (event.event === 'error') return [streamErrorEvent(tryParseJson(data) ?? data)];
     // Non-JSON data (`data: keep-alive`) would break every OpenAI client: treat it as a comment.
     if (data.charCodeAt(0) !== 123 /* { */ && data.trimStart().charCodeAt(0) !== 123) return [];
     if (data.includes('"error"')) {
-      const parsed = safeJson(data);
+      const parsed = tryParseJson(data);
       if (parsed !== null && typeof parsed === 'object' && (parsed as { error?: unknown }).error) {
         return [streamErrorEvent(parsed)];
       }
@@ -82,11 +83,3 @@ export const openaiAdapter: Adapter<null> = {
     return upstreamStatusError(status, errorFieldsFromBody(status, bodyText));
   },
 };
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}

@@ -1,3 +1,4 @@
+import { isJsonObject, tryParseJson } from '../json.js';
 import { SluiceError } from '../errors.js';
 
 const typeByStatus: Record<number, string> = {
@@ -49,14 +50,9 @@ function asString(value: unknown): string | null {
  */
 export function errorFieldsFromBody(status: number, bodyText: string): ErrorFields {
   const text = bodyText.trim();
-  let parsed: unknown;
-  try {
-    parsed = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-    const body = parsed as Record<string, unknown>;
+  const parsed = text === '' ? undefined : tryParseJson(text);
+  if (isJsonObject(parsed)) {
+    const body = parsed;
     const inner = body.error;
     if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) {
       const e = inner as Record<string, unknown>;

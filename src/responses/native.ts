@@ -1,3 +1,4 @@
+import { tryParseJson } from '../json.js';
 import type { ServerResponse } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { RequestContext } from '../gateway.js';
@@ -40,12 +41,9 @@ function chatUsage(usage: unknown): Usage | undefined {
 export async function nativeComplete(ctx: RequestContext, body: Record<string, unknown>): Promise<string> {
   const response = await open(ctx, { ...body, stream: false });
   const text = await readText(response, 64 * 1024 * 1024);
-  try {
-    const usage = chatUsage((JSON.parse(text) as { usage?: unknown }).usage);
-    if (usage !== undefined) ctx.record.usage = usage;
-  } catch {
-    // not JSON: still the upstream's answer to pass on
-  }
+  // Not JSON is still the upstream's answer to pass on; only usage is read here.
+  const usage = chatUsage((tryParseJson(text) as { usage?: unknown } | null | undefined)?.usage);
+  if (usage !== undefined) ctx.record.usage = usage;
   return text;
 }
 
@@ -59,12 +57,9 @@ export async function nativeStream(ctx: RequestContext, res: ServerResponse, hea
   const parser = createParser({
     onEvent(event: EventSourceMessage): void {
       if (!event.data.includes('"usage"')) return;
-      try {
-        const usage = chatUsage((JSON.parse(event.data) as { response?: { usage?: unknown } }).response?.usage);
-        if (usage !== undefined) ctx.record.usage = usage;
-      } catch {
-        // a malformed event is the client's to see; Sluice only reads usage here
-      }
+      // A malformed event is the client's to see; Sluice only reads usage here.
+      const usage = chatUsage((tryParseJson(event.data) as { response?: { usage?: unknown } } | null | undefined)?.response?.usage);
+      if (usage !== undefined) ctx.record.usage = usage;
     },
   });
   try {

@@ -1,3 +1,4 @@
+import { tryParseJson } from '../../json.js';
 import { SluiceError, upstreamErrorEvent } from '../../errors.js';
 import { errorFieldsFromBody, upstreamStatusError } from '../upstream-error.js';
 import type { Usage } from '../../streaming/types.js';
@@ -63,13 +64,7 @@ function anthropicError(body: unknown): { type: string; message: string } | unde
 export function parseAnthropicError(upstreamStatus: number, bodyText: string): SluiceError {
   // 529 (overloaded) is Anthropic's own; clients and load balancers know 503.
   const status = upstreamStatus === 529 ? 503 : upstreamStatus;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bodyText);
-  } catch {
-    parsed = undefined;
-  }
-  const error = anthropicError(parsed);
+  const error = anthropicError(tryParseJson(bodyText));
   if (error === undefined) return upstreamStatusError(status, errorFieldsFromBody(status, bodyText));
   return upstreamStatusError(status, { message: error.message, type: TYPE_MAP[error.type] ?? 'server_error', code: error.type });
 }

@@ -1,3 +1,4 @@
+import { isJsonObject, tryParseJson } from '../../json.js';
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
 import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
 import { joinUrl } from '../openai.js';
@@ -84,12 +85,8 @@ function contentBlocks(content: unknown): Block[] {
 }
 
 function parseArguments(text: string): unknown {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
-  } catch {
-    return {};
-  }
+  const value = tryParseJson(text);
+  return isJsonObject(value) ? value : {};
 }
 
 /** System/developer -> `system`; tool results -> user turns; same-role turns merged (Anthropic alternates). */

@@ -1,3 +1,4 @@
+import { tryParseJson } from '../../json.js';
 import { SluiceError, upstreamErrorEvent } from '../../errors.js';
 import { errorFieldsFromBody, upstreamStatusError } from '../upstream-error.js';
 
@@ -24,13 +25,7 @@ function googleError(body: unknown): GoogleError | undefined {
 
 /** Google's `{"error":{"code","message","status"}}` in OpenAI terms. */
 export function parseGeminiError(status: number, bodyText: string): SluiceError {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bodyText);
-  } catch {
-    parsed = undefined;
-  }
-  const error = googleError(parsed);
+  const error = googleError(tryParseJson(bodyText));
   if (error?.message === undefined) return upstreamStatusError(status, errorFieldsFromBody(status, bodyText));
   return upstreamStatusError(status, {
     message: error.message,

@@ -1,3 +1,4 @@
+import { isJsonObject, tryParseJson } from '../../json.js';
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
 import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
 import { joinUrl } from '../openai.js';
@@ -91,24 +92,15 @@ function mimeFromUrl(url: string): string {
 }
 
 function parseArgs(text: string): unknown {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' ? value : {};
-  } catch {
-    return {};
-  }
+  const value = tryParseJson(text);
+  return value !== null && typeof value === 'object' ? value : {};
 }
 
 /** A tool result: its JSON object as is, anything else wrapped as `{content}`. */
 function toolResponse(content: unknown): unknown {
   const text = textOf(content);
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value;
-  } catch {
-    // plain text
-  }
-  return { content: text };
+  const value = tryParseJson(text);
+  return isJsonObject(value) ? value : { content: text };
 }
 
 function translateMessages(input: ChatMessage[]): { system: Part[]; contents: Content[] } {
