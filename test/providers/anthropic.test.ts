@@ -155,3 +155,12 @@ describe('anthropic adapter: responses and errors', () => {
     expect(bad.toBody().error.type).toBe('invalid_request_error');
   });
 });
+
+describe('anthropic adapter: malformed events', () => {
+  it('an event whose data is not a JSON object is an error, not a crash', () => {
+    for (const data of ['null', '42', '{not json']) {
+      const events = anthropicAdapter.parseEvent({ event: 'content_block_delta', data }, anthropicAdapter.initStream());
+      expect(events).toMatchObject([{ type: 'error', error: { code: 'SLUICE_ERR_UPSTREAM_INVALID', status: 502 } }]);
+    }
+  });
+});

@@ -146,3 +146,12 @@ describe('gemini adapter: responses and errors', () => {
     expect(geminiAdapter.parseError(403, '{"error":{"code":403,"message":"no","status":"PERMISSION_DENIED"}}').status).toBe(403);
   });
 });
+
+describe('gemini adapter: malformed events', () => {
+  it('an event whose data is not a JSON object is an error, not a crash', () => {
+    for (const data of ['null', '"text"', '{not json']) {
+      const events = geminiAdapter.parseEvent({ data }, geminiAdapter.initStream());
+      expect(events).toMatchObject([{ type: 'error', error: { code: 'SLUICE_ERR_UPSTREAM_INVALID', status: 502 } }]);
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { isJsonObject, tryParseJson } from '../../json.js';
 import type { SseEvent, StreamEvent } from '../adapter.js';
 import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../streaming/types.js';
 import { upstreamInvalid } from '../../errors.js';
@@ -40,12 +41,9 @@ interface Payload {
 
 /** One Anthropic SSE event -> canonical chunks. Usage is cumulative: it is overwritten, never added. */
 export function parseAnthropicEvent(event: SseEvent, state: AnthropicStreamState): StreamEvent[] {
-  let payload: Payload;
-  try {
-    payload = JSON.parse(event.data) as Payload;
-  } catch {
-    return [{ type: 'error', error: upstreamInvalid('an Anthropic stream event is not JSON') }];
-  }
+  const parsed = tryParseJson(event.data);
+  if (!isJsonObject(parsed)) return [{ type: 'error', error: upstreamInvalid('an Anthropic stream event is not a JSON object') }];
+  const payload = parsed as Payload;
   const type = event.event ?? payload.type;
   switch (type) {
     case 'message_start': {

@@ -1,3 +1,4 @@
+import { isJsonObject, tryParseJson } from '../../json.js';
 import type { SseEvent, StreamEvent } from '../adapter.js';
 import { upstreamErrorEvent, upstreamInvalid } from '../../errors.js';
 import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../streaming/types.js';
@@ -41,12 +42,9 @@ function chunkOf(state: GeminiStreamState, index: number, delta: ChunkDelta, fin
 
 /** One `data:` GenerateContentResponse -> canonical chunks. usageMetadata is cumulative (last wins). */
 export function parseGeminiEvent(event: SseEvent, state: GeminiStreamState): StreamEvent[] {
-  let response: GenerateContentResponse;
-  try {
-    response = JSON.parse(event.data) as GenerateContentResponse;
-  } catch {
-    return [{ type: 'error', error: upstreamInvalid('a Gemini stream event is not JSON') }];
-  }
+  const parsed = tryParseJson(event.data);
+  if (!isJsonObject(parsed)) return [{ type: 'error', error: upstreamInvalid('a Gemini stream event is not a JSON object') }];
+  const response = parsed as GenerateContentResponse;
   if (response.error) return [{ type: 'error', error: geminiStreamError(response.error) }];
   if (state.id === '') {
     state.id = `chatcmpl-${response.responseId ?? `gemini-${Date.now().toString(36)}`}`;
