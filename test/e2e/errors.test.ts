@@ -1,21 +1,14 @@
 import OpenAI from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
-import { accessLines, startGateway, waitFor, type RunningGateway } from '../helpers/gateway.js';
-import { completion, sseHead, startUpstream, textStream, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
+import { describe, expect, it } from 'vitest';
+import { closedAfterEach } from '../helpers/cleanup.js';
+import { accessLines, waitFor, type RunningGateway } from '../helpers/gateway.js';
+import { completion, sseHead, textStream, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
-let upstream: FakeUpstream | undefined;
-let gateway: RunningGateway | undefined;
-
-afterEach(async () => {
-  await gateway?.close();
-  await upstream?.close();
-  gateway = undefined;
-  upstream = undefined;
-});
+const scoped = closedAfterEach();
 
 async function setup(handler: UpstreamHandler, options: { retries?: number; server?: string } = {}): Promise<{ upstream: FakeUpstream; gateway: RunningGateway }> {
-  upstream = await startUpstream(handler);
-  gateway = await startGateway(
+  const upstream = await scoped.upstream(handler);
+  const gateway = await scoped.gateway(
     `
 server:
   api_keys: [\${CLIENT_KEY}]
@@ -177,7 +170,7 @@ describe('errors and bad input', () => {
   });
 
   it('answers 502 when the upstream is unreachable, naming the provider', async () => {
-    gateway = await startGateway(`
+    const gateway = await scoped.gateway(`
 providers:
   - name: dead
     type: openai

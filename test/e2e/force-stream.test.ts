@@ -1,16 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { accessLines, bodyText, startGateway, waitFor, type RunningGateway } from '../helpers/gateway.js';
-import { chunk, DONE, sseHead, startUpstream, usageChunk, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
+import { describe, expect, it } from 'vitest';
+import { closedAfterEach } from '../helpers/cleanup.js';
+import { accessLines, bodyText, waitFor, type RunningGateway } from '../helpers/gateway.js';
+import { chunk, DONE, sseHead, usageChunk, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
+const scoped = closedAfterEach();
 
 async function setup(handler: UpstreamHandler, providerExtra = ''): Promise<{ upstream: FakeUpstream; gateway: RunningGateway }> {
-  const upstream = await startUpstream(handler);
-  cleanups.push(() => upstream.close());
-  const gateway = await startGateway(`
+  const upstream = await scoped.upstream(handler);
+  const gateway = await scoped.gateway(`
 providers:
   - name: up
     type: openai
@@ -18,7 +15,6 @@ providers:
     max_retries: 0
 ${providerExtra}
 `);
-  cleanups.push(() => gateway.close());
   return { upstream, gateway };
 }
 

@@ -1,18 +1,16 @@
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { buildApp } from '../../src/server/app.js';
-import { accessLines, bodyText, startGateway, waitFor, type RunningGateway } from '../helpers/gateway.js';
-import { chunk, completion, DONE, sseHead, startUpstream, textStream, type FakeUpstream } from '../helpers/upstream.js';
+import { closedAfterEach } from '../helpers/cleanup.js';
+import { accessLines, bodyText, waitFor, type RunningGateway } from '../helpers/gateway.js';
+import { chunk, completion, DONE, sseHead, textStream, type FakeUpstream } from '../helpers/upstream.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
+const scoped = closedAfterEach();
 
 /** An upstream whose behaviour is chosen by the last user message. */
 async function scriptedUpstream(): Promise<FakeUpstream> {
-  const u = await startUpstream((req, res) => {
+  return scoped.upstream((req, res) => {
     const messages = req.body.messages as Array<{ content: string }>;
     const say = messages.at(-1)?.content ?? '';
     if (say === 'fail') {
@@ -32,12 +30,10 @@ async function scriptedUpstream(): Promise<FakeUpstream> {
       res.end(JSON.stringify(completion('json', { usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7, completion_tokens_details: { reasoning_tokens: 2 }, prompt_tokens_details: { cached_tokens: 1 } } })));
     }
   });
-  cleanups.push(() => u.close());
-  return u;
 }
 
-async function gateway(url: string): Promise<RunningGateway> {
-  const g = await startGateway(`
+function gateway(url: string): Promise<RunningGateway> {
+  return scoped.gateway(`
 providers:
   - name: up
     type: openai
@@ -45,8 +41,6 @@ providers:
     max_retries: 0
     models: [m]
 `);
-  cleanups.push(() => g.close());
-  return g;
 }
 
 function send(g: RunningGateway, content: string, stream: boolean, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
@@ -110,7 +104,7 @@ describe('metrics', () => {
     const config = parseConfigText(`server: {metrics_port: 0}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}", force_upstream_stream: true, max_retries: 0}\n`, {});
     const sluice = buildApp(config, { logStream: { write: () => undefined } });
     await sluice.app.listen({ host: '127.0.0.1', port: 0 });
-    cleanups.push(() => sluice.app.close());
+    scoped.defer(() => sluice.app.close());
     const metricsServer = await sluice.listenMetrics('127.0.0.1', 0);
     const base = `http://127.0.0.1:${(sluice.app.server.address() as AddressInfo).port}`;
     const metricsUrl = `http://127.0.0.1:${(metricsServer.address() as AddressInfo).port}/metrics`;

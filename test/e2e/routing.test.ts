@@ -1,25 +1,13 @@
 import OpenAI from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { closedAfterEach } from '../helpers/cleanup.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { accessLines, bodyText, startGateway, waitFor, type RunningGateway } from '../helpers/gateway.js';
-import { chunk, completion, sseHead, startUpstream, textStream, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
+import { accessLines, bodyText, waitFor, type RunningGateway } from '../helpers/gateway.js';
+import { chunk, completion, sseHead, textStream, type UpstreamHandler } from '../helpers/upstream.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function upstream(handler: UpstreamHandler): Promise<FakeUpstream> {
-  const u = await startUpstream(handler);
-  cleanups.push(() => u.close());
-  return u;
-}
-
-async function gatewayFor(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<RunningGateway> {
-  const g = await startGateway(yaml, env);
-  cleanups.push(() => g.close());
-  return g;
-}
+const scoped = closedAfterEach();
+const upstream = scoped.upstream;
+const gatewayFor = scoped.gateway;
 
 const answer = (content: string): UpstreamHandler => (_req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });

@@ -1,20 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { accessLines, bodyText, startGateway, waitFor, type RunningGateway } from '../helpers/gateway.js';
-import { chunk, DONE, sseHead, startUpstream, textStream, usageChunk, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
+import { describe, expect, it } from 'vitest';
+import { closedAfterEach } from '../helpers/cleanup.js';
+import { accessLines, bodyText, waitFor, type RunningGateway } from '../helpers/gateway.js';
+import { chunk, DONE, sseHead, textStream, usageChunk, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
-let upstream: FakeUpstream | undefined;
-let gateway: RunningGateway | undefined;
-
-afterEach(async () => {
-  await gateway?.close();
-  await upstream?.close();
-  gateway = undefined;
-  upstream = undefined;
-});
+const scoped = closedAfterEach();
 
 async function setup(handler: UpstreamHandler, providerExtra = '', serverExtra = ''): Promise<{ upstream: FakeUpstream; gateway: RunningGateway }> {
-  upstream = await startUpstream(handler);
-  gateway = await startGateway(`
+  const upstream = await scoped.upstream(handler);
+  const gateway = await scoped.gateway(`
 server:
 ${serverExtra || '  keepalive_ms: 15000'}
 providers:
