@@ -81,7 +81,16 @@ export class UndiciClient implements UpstreamClient {
         destroy: () => body.destroy(),
         buffered: () => body.readableLength > 0,
         release: () => {
-          body.dump({ limit: RELEASE_LIMIT_BYTES, signal: AbortSignal.timeout(RELEASE_WAIT_MS) }).catch(() => body.destroy());
+          if (body.readableEnded) return;
+          // A plain timer, not AbortSignal.timeout: that one builds a DOMException per request.
+          const timer = setTimeout(() => body.destroy(), RELEASE_WAIT_MS);
+          body.dump({ limit: RELEASE_LIMIT_BYTES }).then(
+            () => clearTimeout(timer),
+            () => {
+              clearTimeout(timer);
+              body.destroy();
+            },
+          );
         },
         bodyError: (err) => this.classify(err, true),
       };
