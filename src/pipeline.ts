@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import { SluiceError, truncated, upstreamInvalid } from './errors.js';
 import type { ProviderRuntime, RequestContext } from './gateway.js';
-import type { ChunkEvent, StreamEvent } from './providers/adapter.js';
+import type { ChunkEvent, FramesEvent, StreamEvent } from './providers/adapter.js';
 import { Aggregator } from './streaming/aggregate.js';
 import { ChatSseSink } from './streaming/chat-sink.js';
 import { chunkValue, isSubstantive } from './streaming/inspect.js';
-import { parseSseStream, parseSseText } from './streaming/parse.js';
+import { parseSseText, SseEventStream, type ForwardFrame } from './streaming/parse.js';
 import { SseWriter } from './streaming/sse-writer.js';
 import { synthesizeChunks } from './streaming/synthesize.js';
 import type { ChatCompletion } from './streaming/types.js';
@@ -37,11 +37,19 @@ async function* once(events: StreamEvent[]): AsyncGenerator<StreamEvent[]> {
 }
 
 /** An upstream answer, whatever was asked for: an event stream, or one whole completion. */
-type UpstreamAnswer = { kind: 'sse'; batches: AsyncGenerator<StreamEvent[]> } | { kind: 'json'; completion: ChatCompletion };
+type UpstreamAnswer =
+  | { kind: 'sse'; batches: AsyncGenerator<StreamEvent[]>; stream?: SseEventStream<unknown> }
+  | { kind: 'json'; completion: ChatCompletion };
 
-/** SSE is recognised by Content-Type or, failing that, by a body that is plainly SSE. */
-async function readAnswer(runtime: ProviderRuntime, response: UpstreamResponse): Promise<UpstreamAnswer> {
-  if (isEventStream(response)) return { kind: 'sse', batches: parseSseStream(response, runtime.adapter, runtime.adapter.initStream()) };
+/**
+ * SSE is recognised by Content-Type or, failing that, by a body that is plainly SSE. A stream
+ * client's events come one by one until the pipeline commits (see SseEventStream).
+ */
+async function readAnswer(runtime: ProviderRuntime, response: UpstreamResponse, forStreamClient: boolean): Promise<UpstreamAnswer> {
+  if (isEventStream(response)) {
+    const stream = new SseEventStream(response, runtime.adapter, runtime.adapter.initStream(), forStreamClient);
+    return { kind: 'sse', batches: stream.batches(), stream };
+  }
   // Queued upstreams may send blank lines before the JSON: trim before parsing.
   const text = (await readText(response, MAX_BODY_BYTES)).trim();
   if (looksLikeSse(text)) return { kind: 'sse', batches: once(parseSseText(text, runtime.adapter, runtime.adapter.initStream())) };
@@ -56,7 +64,7 @@ export async function completeForClient(ctx: RequestContext): Promise<ChatComple
     const { runtime } = a;
     const forced = runtime.config.force_upstream_stream && runtime.config.supports_stream;
     const response = await send(ctx, a, forced);
-    const answer = await readAnswer(runtime, response);
+    const answer = await readAnswer(runtime, response, false);
     if (answer.kind === 'json') return answer.completion;
     noteAggregation(ctx, runtime, forced);
     return aggregateEvents(runtime, answer.batches, response);
@@ -79,7 +87,7 @@ async function aggregateEvents(runtime: ProviderRuntime, batches: AsyncIterable<
       for (const event of events) {
         if (event.type === 'chunk') aggregator.add(chunkValue(event));
         else if (event.type === 'error') throw nonStreamError(event.error);
-        else {
+        else if (event.type === 'done') {
           done = true;
           break outer;
         }
@@ -107,6 +115,8 @@ interface OpenedStream {
   /** Events read while deciding to commit, to be written first. */
   pending: StreamEvent[];
   rest: AsyncIterator<StreamEvent[]> | undefined;
+  /** The upstream event stream, when it is SSE (not synthesized from JSON). */
+  stream: SseEventStream<unknown> | undefined;
 }
 
 /** Where a committed chunk stream goes: the chat SSE writer, or another API's translator. */
@@ -115,7 +125,12 @@ export interface ChunkSink {
   /** A keep-alive while the first token is awaited (sends the status if not yet sent). */
   ping(): void;
   /** A batch of chunks; resolves when the client can take more (backpressure). */
-  write(events: ChunkEvent[]): Promise<void> | undefined;
+  write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined;
+  /**
+   * Set by a sink that takes OpenAI chunk frames as bytes (FramesEvent): whether one may go out as
+   * received. Sinks without it only ever get ChunkEvents.
+   */
+  readonly forwardsAsIs?: ForwardFrame;
   /** How many choices got a finish_reason so far (an EOF is complete once all did). */
   readonly finishedChoices: number;
   end(): void;
@@ -139,6 +154,9 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
     clearInterval(ping);
   }
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
+  const passesThrough = opened.runtime.adapter.passesThrough;
+  const forwardsAsIs = sink.forwardsAsIs;
+  opened.stream?.commit(passesThrough !== undefined && forwardsAsIs !== undefined ? (json) => passesThrough(json) && forwardsAsIs(json) : undefined);
   opened.runtime.active++;
   ctx.gateway.metrics.streamOpened(opened.runtime.config.name);
   try {
@@ -163,7 +181,7 @@ export function streamToClient(ctx: RequestContext, res: ServerResponse, headers
 async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream> {
   const { runtime } = a;
   const response = await send(ctx, a, runtime.config.supports_stream);
-  const answer = await readAnswer(runtime, response);
+  const answer = await readAnswer(runtime, response, true);
   let batches: AsyncIterator<StreamEvent[]>;
   if (answer.kind === 'sse') batches = answer.batches;
   else {
@@ -182,9 +200,10 @@ async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream
       for (let i = 0; i < events.length; i++) {
         const event = events[i] as StreamEvent;
         if (event.type === 'error') throw event.error;
-        if (event.type === 'done' || isSubstantive(chunkValue(event))) {
+        if (event.type !== 'chunk' || isSubstantive(chunkValue(event))) {
           for (let j = i; j < events.length; j++) held.push(events[j] as StreamEvent);
-          return { runtime, response, pending: held, rest: event.type === 'done' ? undefined : batches };
+          const stream = answer.kind === 'sse' ? answer.stream : undefined;
+          return { runtime, response, pending: held, rest: event.type === 'done' ? undefined : batches, stream };
         }
         held.push(event);
       }
@@ -195,18 +214,22 @@ async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream
   }
 }
 
+function isChunks(event: StreamEvent): event is ChunkEvent | FramesEvent {
+  return event.type === 'chunk' || event.type === 'frames';
+}
+
 async function pump(ctx: RequestContext, opened: OpenedStream, sink: ChunkSink): Promise<void> {
   const expectedChoices = typeof ctx.request.n === 'number' && ctx.request.n > 1 ? ctx.request.n : 1;
   let events: StreamEvent[] | undefined = opened.pending;
   while (events !== undefined) {
     let end = 0;
-    while (end < events.length && (events[end] as StreamEvent).type === 'chunk') end++;
+    while (end < events.length && isChunks(events[end] as StreamEvent)) end++;
     if (end > 0) {
       // Awaiting only a real promise: `await undefined` would still cost a microtask per batch.
-      const drained = sink.write((end === events.length ? events : events.slice(0, end)) as ChunkEvent[]);
+      const drained = sink.write((end === events.length ? events : events.slice(0, end)) as Array<ChunkEvent | FramesEvent>);
       if (drained !== undefined) await drained;
     }
-    const last = events[end];
+    const last = events[end] as Exclude<StreamEvent, ChunkEvent | FramesEvent> | undefined;
     if (last !== undefined) {
       if (last.type === 'error') {
         opened.response.destroy();

@@ -35,7 +35,17 @@ export type ChunkEvent =
   | { type: 'chunk'; chunk: ChatCompletionChunk; text?: undefined }
   | { type: 'chunk'; text: string; chunk?: undefined };
 
-export type StreamEvent = ChunkEvent | { type: 'error'; error: SluiceError } | { type: 'done' };
+/**
+ * OpenAI chunks that go to a chat stream client exactly as the upstream framed them
+ * (`data: {...}\n\n` each), undecoded. Only produced once the pipeline asks for them.
+ */
+export interface FramesEvent {
+  type: 'frames';
+  bytes: Buffer;
+  count: number;
+}
+
+export type StreamEvent = ChunkEvent | FramesEvent | { type: 'error'; error: SluiceError } | { type: 'done' };
 
 /**
  * Translation between one provider's wire format and the OpenAI shapes. Pure: no fastify, undici or
@@ -50,6 +60,11 @@ export interface Adapter<S = unknown> {
   endStream(state: S): StreamEvent[];
   /** A whole non-stream JSON response body, already parsed. Throws SluiceError when unusable. */
   parseResponse(body: unknown): ChatCompletion;
+  /**
+   * For upstreams whose events are OpenAI chunks: whether a `data:` frame's JSON bytes would come
+   * out of parseEvent as that very text (so the frame can be forwarded without decoding it).
+   */
+  passesThrough?(json: Buffer): boolean;
   /** An upstream error response (status >= 400) in OpenAI terms. */
   parseError(status: number, bodyText: string): SluiceError;
 }

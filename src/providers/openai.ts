@@ -5,6 +5,8 @@ import type { Adapter, BuildContext, SseEvent, StreamEvent, UpstreamRequest } fr
 import { errorFieldsFromBody, upstreamStatusError } from './upstream-error.js';
 
 const DONE: StreamEvent = { type: 'done' };
+const OPEN_BRACE = 123;
+const ERROR_KEY = Buffer.from('"error"');
 
 export function joinUrl(base: string, path: string): string {
   return base.endsWith('/') ? base + path.slice(1) : base + path;
@@ -54,7 +56,7 @@ export const openaiAdapter: Adapter<null> = {
     if (data === '[DONE]') return [DONE];
     if (event.event === 'error') return [streamErrorEvent(tryParseJson(data) ?? data)];
     // Non-JSON data (`data: keep-alive`) would break every OpenAI client: treat it as a comment.
-    if (data.charCodeAt(0) !== 123 /* { */ && data.trimStart().charCodeAt(0) !== 123) return [];
+    if (data.charCodeAt(0) !== OPEN_BRACE && data.trimStart().charCodeAt(0) !== OPEN_BRACE) return [];
     if (data.includes('"error"')) {
       const parsed = tryParseJson(data);
       if (parsed !== null && typeof parsed === 'object' && (parsed as { error?: unknown }).error) {
@@ -66,6 +68,11 @@ export const openaiAdapter: Adapter<null> = {
 
   endStream(): StreamEvent[] {
     return [];
+  },
+
+  /** The byte-level twin of parseEvent's passthrough branch: a JSON object that may not be an error. */
+  passesThrough(json: Buffer): boolean {
+    return json[0] === OPEN_BRACE && json.indexOf(ERROR_KEY) < 0;
   },
 
   parseResponse(body: unknown): ChatCompletion {

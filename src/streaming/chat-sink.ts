@@ -1,8 +1,8 @@
 import type { SluiceError } from '../errors.js';
-import type { ChunkEvent } from '../providers/adapter.js';
+import type { ChunkEvent, FramesEvent } from '../providers/adapter.js';
 import type { ChunkSink } from '../pipeline.js';
 import { contentCharsInText } from '../observability/usage.js';
-import { chunkText, chunkValue, mayHaveValue } from './inspect.js';
+import { chunkText, chunkValue, mayHaveValue, plainChunkContentBytes } from './inspect.js';
 import { frame, type SseWriter } from './sse-writer.js';
 import type { Usage } from './types.js';
 
@@ -31,14 +31,34 @@ export class ChatSseSink implements ChunkSink {
     this.writer.ping();
   }
 
-  write(events: ChunkEvent[]): Promise<void> | undefined {
+  write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined {
     let out = '';
+    let drained: Promise<void> | undefined;
     for (let i = 0; i < events.length; i++) {
-      const text = this.forwardedText(events[i] as ChunkEvent);
+      const event = events[i] as ChunkEvent | FramesEvent;
+      if (event.type === 'frames') {
+        if (out !== '') drained = this.writer.write(out);
+        out = '';
+        drained = this.writer.write(event.bytes);
+        continue;
+      }
+      const text = this.forwardedText(event);
       if (text !== undefined) out += frame(text);
     }
-    return out === '' ? undefined : this.writer.write(out);
+    return out === '' ? drained : this.writer.write(out);
   }
+
+  /**
+   * Whether a passthrough frame can go out byte for byte: it carries neither usage (which a
+   * client may not have asked for) nor a finish_reason (counted for the end-of-stream check).
+   */
+  readonly forwardsAsIs = (json: Buffer): boolean => {
+    const content = plainChunkContentBytes(json);
+    if (content < 0) return false;
+    // Bytes, not characters: an estimate either way, used only if the upstream reports no usage.
+    this.record.completionChars += content;
+    return true;
+  };
 
   end(): void {
     this.writer.end();

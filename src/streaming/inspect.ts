@@ -24,6 +24,65 @@ export function mayHaveValue(text: string, quotedKey: string): boolean {
   }
 }
 
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COLON = 58;
+const FINISH_REASON = Buffer.from('finish_reason');
+const USAGE = Buffer.from('usage');
+const CONTENT = Buffer.from('content');
+
+/**
+ * For a passthrough frame's undecoded JSON bytes: the byte length of its `content` strings, or -1
+ * when it has a `usage` or `finish_reason` key with a non-null value (such a chunk is parsed).
+ * One pass: strings are skipped whole, so only a string followed by a colon is taken for a key.
+ */
+export function plainChunkContentBytes(json: Buffer): number {
+  const n = json.length;
+  let content = 0;
+  let i = 0;
+  while (i < n) {
+    if (json[i] !== QUOTE) {
+      i++;
+      continue;
+    }
+    const start = i + 1;
+    const end = stringEnd(json, start);
+    let k = end + 1;
+    while (isSpace(json[k] as number)) k++;
+    if (json[k] !== COLON) {
+      i = end + 1;
+      continue;
+    }
+    k++;
+    while (isSpace(json[k] as number)) k++;
+    if (json[k] !== 110 /* n(ull) */ && (bytesEqual(json, start, end, FINISH_REASON) || bytesEqual(json, start, end, USAGE))) return -1;
+    if (json[k] === QUOTE && bytesEqual(json, start, end, CONTENT)) {
+      const valueEnd = stringEnd(json, k + 1);
+      content += valueEnd - k - 1;
+      k = valueEnd + 1;
+    }
+    i = k;
+  }
+  return content;
+}
+
+/** The index of the quote that closes the string starting at `from` (or the length if none does). */
+function stringEnd(json: Buffer, from: number): number {
+  let j = from;
+  while (j < json.length) {
+    const c = json[j];
+    if (c === QUOTE) return j;
+    j += c === BACKSLASH ? 2 : 1;
+  }
+  return json.length;
+}
+
+function bytesEqual(json: Buffer, start: number, end: number, word: Buffer): boolean {
+  if (end - start !== word.length) return false;
+  for (let i = 0; i < word.length; i++) if (json[start + i] !== word[i]) return false;
+  return true;
+}
+
 function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }

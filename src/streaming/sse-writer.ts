@@ -47,7 +47,7 @@ export class SseWriter {
   }
 
   /** Writes pre-framed events; resolves when the client can take more. */
-  write(framed: string): Promise<void> | undefined {
+  write(framed: string | Buffer): Promise<void> | undefined {
     this.open();
     if (this.finished || this.res.writableEnded || this.res.destroyed) return undefined;
     // Upstream reads already buffered are handled in one run of microtasks: cork until the next

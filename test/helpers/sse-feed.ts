@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Adapter, StreamEvent } from '../../src/providers/adapter.js';
 import { Aggregator } from '../../src/streaming/aggregate.js';
-import { parseSseStream } from '../../src/streaming/parse.js';
+import { SseEventStream } from '../../src/streaming/parse.js';
 import type { ChatCompletion, ChatCompletionChunk } from '../../src/streaming/types.js';
 
 export function fixture(path: string): Buffer {
@@ -34,7 +34,7 @@ async function* randomSplits(bytes: Buffer, seed: number): AsyncGenerator<Uint8A
 export async function parseSplit<S>(adapter: Adapter<S>, bytes: Buffer, seed: number): Promise<StreamEvent[]> {
   const out: StreamEvent[] = [];
   const response = { status: 200, headers: {}, body: randomSplits(bytes, seed), destroy: () => undefined, release: () => undefined, buffered: () => false, bodyError: (err: unknown) => err };
-  for await (const batch of parseSseStream(response, adapter, adapter.initStream())) out.push(...batch);
+  for await (const batch of new SseEventStream(response, adapter, adapter.initStream()).batches()) out.push(...batch);
   return out;
 }
 
