@@ -85,7 +85,9 @@ async function aggregateEvents(runtime: ProviderRuntime, batches: AsyncIterable<
   try {
     outer: for await (const events of batches) {
       for (const event of events) {
-        if (event.type === 'chunk') aggregator.add(chunkValue(event));
+        if (event.type === 'chunk') {
+          if (event.text === undefined || !aggregator.addSameShape(event.text)) aggregator.add(chunkValue(event), event.text);
+        }
         else if (event.type === 'error') throw nonStreamError(event.error);
         else if (event.type === 'done') {
           done = true;

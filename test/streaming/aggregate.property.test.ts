@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { aggregate } from '../../src/streaming/aggregate.js';
+import { aggregate, Aggregator } from '../../src/streaming/aggregate.js';
 import { synthesizeChunks } from '../../src/streaming/synthesize.js';
 import type { AssistantMessage, ChatCompletion, ChatCompletionChunk, ChunkChoice, CompletionChoice } from '../../src/streaming/types.js';
 
@@ -110,6 +110,37 @@ describe('aggregate and synthesize, as properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('reading chunks as JSON text (same-shape chunks unparsed) aggregates exactly as parsing every one', () => {
+    const piece = fc.oneof(text, fc.constantFrom('"', '\\', '\\"', '\n', '\u0001', 'é', '"content":"x', ''));
+    fc.assert(
+      fc.property(completionArb, fc.array(fc.nat(), { maxLength: 20 }), fc.array(piece, { maxLength: 8 }), fc.boolean(), (completion, cuts, extra, spaced) => {
+        const chunks = rechunk(synthesizeChunks(completion, { includeUsage: true }), cuts);
+        // More content chunks of one shape, with awkward strings, before the finish chunks.
+        const first = chunks[1] ?? chunks[0];
+        const more = first === undefined ? [] : extra.map((content) => ({ ...first, choices: [{ index: 0, delta: { content }, logprobs: null, finish_reason: null }] }));
+        const all = [...chunks.slice(0, 2), ...more, ...chunks.slice(2)];
+        const aggregator = new Aggregator();
+        for (const chunk of all) {
+          const json = spaced ? JSON.stringify(chunk, null, 1).replaceAll('\n', '') : JSON.stringify(chunk);
+          if (!aggregator.addSameShape(json)) aggregator.add(JSON.parse(json) as ChatCompletionChunk, json);
+        }
+        expect(aggregator.result()).toEqual(aggregate(all));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a same-shape text whose content would end the string early is left to the parser', () => {
+    const aggregator = new Aggregator();
+    const chunk = (content: string): string => `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"${content}"},"finish_reason":null}]}`;
+    aggregator.add(JSON.parse(chunk('a')) as ChatCompletionChunk, chunk('a'));
+    expect(aggregator.addSameShape(chunk('b'))).toBe(true);
+    expect(aggregator.addSameShape(chunk('x"},"finish_reason":"stop","y":{"z":"'))).toBe(false);
+    expect(aggregator.addSameShape(chunk('x\\'))).toBe(false);
+    expect(aggregator.addSameShape(chunk('\\u00e9'))).toBe(true);
+    expect(aggregator.result().choices[0]?.message.content).toBe('abé');
   });
 
   it('synthesized streams carry one id/created/model and put usage only on a choices: [] chunk when asked', () => {
