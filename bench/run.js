@@ -61,7 +61,7 @@ async function startTargets() {
   if (!existsSync(join(root, 'dist/cli.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
   const mockPort = freePort(1);
   const sluicePort = freePort(2);
-  await start(process.execPath, ['bench/mock-upstream.js', String(mockPort)], (out) => out.includes('listening'));
+  const mock = await start(process.execPath, ['bench/mock-upstream.js', String(mockPort)], (out) => out.includes('listening'));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const config = join(dir, 'sluice.yaml');
   const upstream = `http://127.0.0.1:${mockPort}/v1`;
@@ -90,7 +90,7 @@ async function startTargets() {
     const worker = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
     targets.push({ name: 'nginx', origin: `http://127.0.0.1:${nginxPort}`, path: '/v1/chat/completions', model: 'bench', pid: worker || child.pid });
   }
-  return { targets, sluice, fresh: { config, port: freePort(4) } };
+  return { targets, sluice, mockPid: mock.pid, fresh: { config, port: freePort(4) } };
 }
 
 function body(target, extra) {
@@ -110,15 +110,23 @@ async function scenarioTtft(target, pool) {
   return { p50: percentile(ttft, 50), p99: percentile(ttft, 99) };
 }
 
-async function scenarioThroughput(target, pool) {
+/** CPU seconds of the load itself: this client process and the mock upstream. */
+function loadCpuSeconds(mockPid) {
+  const own = process.cpuUsage();
+  return (own.user + own.system) / 1e6 + cpuSeconds(mockPid);
+}
+
+async function scenarioThroughput(target, pool, mockPid) {
   const streamBody = body(target, { stream: true, bench_chunks: 200 });
   await runLoad(pool, { path: target.path, body: streamBody, requests: 64, concurrency: 64 });
   const cpuBefore = target.pid ? cpuSeconds(target.pid) : 0;
+  const loadBefore = loadCpuSeconds(mockPid);
   const { results, wallMs } = await runLoad(pool, { path: target.path, body: streamBody, requests: SIZES.streams, concurrency: 64 });
   check(`throughput ${target.name}`, results);
   const chunks = results.reduce((sum, r) => sum + r.chunks, 0);
   const cpu = target.pid ? cpuSeconds(target.pid) - cpuBefore : NaN;
-  return { chunksPerSec: chunks / (wallMs / 1000), cpuPer10k: (cpu / chunks) * 10_000 };
+  const load = loadCpuSeconds(mockPid) - loadBefore;
+  return { chunksPerSec: chunks / (wallMs / 1000), cpuPer10k: (cpu / chunks) * 10_000, loadCpuPer10k: (load / chunks) * 10_000 };
 }
 
 /** RSS never shrinks back, so each measurement gets a fresh process of its own. */
@@ -205,7 +213,7 @@ async function scenarioAggregator() {
 const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 
 async function main() {
-  const { targets, fresh } = await startTargets();
+  const { targets, fresh, mockPid } = await startTargets();
   const sluice = targets.find((t) => t.name === 'sluice');
   const others = targets.filter((t) => t.name !== 'direct');
   const pools = new Map(targets.map((t) => [t.name, createClient(t.origin, 128)]));
@@ -219,7 +227,7 @@ async function main() {
     process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
     const r = { ttft: {}, throughput: {}, idle: {}, json: {} };
     for (const t of targets) r.ttft[t.name] = await scenarioTtft(t, pools.get(t.name));
-    for (const t of targets) r.throughput[t.name] = await scenarioThroughput(t, pools.get(t.name));
+    for (const t of targets) r.throughput[t.name] = await scenarioThroughput(t, pools.get(t.name), mockPid);
     for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, t.name === 'sluice' ? fresh : undefined);
     for (const t of targets) r.json[t.name] = await scenarioJson(t, pools.get(t.name));
     r.aggregation = await scenarioAggregation(sluice, pools.get('sluice'));
@@ -243,7 +251,7 @@ async function main() {
   row('(f) aggregator alone', '100k chunks ms', [aggregator.ms100k], '<= 300', (v) => v <= 300, 1);
   row('(f) aggregator alone', 'per-chunk cost 100k / 10k (1 = linear)', [aggregator.linearity], '<= 2', (v) => v <= 2);
 
-  const absolute = rounds.map((r, i) => `round ${i + 1}: direct ${fmt(r.throughput.direct.chunksPerSec, 0)} chunks/s, ${fmt(r.json.direct.rps, 0)} req/s, TTFT p50 ${fmt(r.ttft.direct.p50, 3)} ms; aggregation JSON ${fmt(r.aggregation.jsonMs, 1)} ms vs forced ${fmt(r.aggregation.forcedMs, 1)} ms`);
+  const absolute = rounds.map((r, i) => `round ${i + 1}: direct ${fmt(r.throughput.direct.chunksPerSec, 0)} chunks/s (client + mock ${fmt(r.throughput.direct.loadCpuPer10k, 3)} CPU-s per 10k chunks), ${fmt(r.json.direct.rps, 0)} req/s, TTFT p50 ${fmt(r.ttft.direct.p50, 3)} ms; aggregation JSON ${fmt(r.aggregation.jsonMs, 1)} ms vs forced ${fmt(r.aggregation.forcedMs, 1)} ms`);
   const header = `| scenario | metric | ${rounds.map((_, i) => `round ${i + 1}`).join(' | ')} | median | target | |\n|---|---|${rounds.map(() => '---|').join('')}---|---|---|`;
   const lines = rows.map((r) => `| ${r.scenario} | ${r.metric} | ${rounds.map((_, i) => r.values[i] ?? '').join(' | ')} | ${r.med} | ${r.target} | ${r.pass ? 'PASS' : 'FAIL'} |`);
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}${quick ? ', quick run' : ''}; client, upstream and proxy share the machine`;
