@@ -87,8 +87,7 @@ async function aggregateEvents(runtime: ProviderRuntime, batches: AsyncIterable<
       for (const event of events) {
         if (event.type === 'chunk') {
           if (event.text === undefined || !aggregator.addSameShape(event.text)) aggregator.add(chunkValue(event), event.text);
-        }
-        else if (event.type === 'error') throw nonStreamError(event.error);
+        } else if (event.type === 'error') throw nonStreamError(event.error);
         else if (event.type === 'done') {
           done = true;
           break outer;

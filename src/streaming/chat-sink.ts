@@ -37,7 +37,8 @@ export class ChatSseSink implements ChunkSink {
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as ChunkEvent | FramesEvent;
       if (event.type === 'frames') {
-        if (out !== '') drained = this.writer.write(out);
+        // Text before the frames goes first; the frames' write answers for backpressure.
+        if (out !== '') this.writer.write(out);
         out = '';
         drained = this.writer.write(event.bytes);
         continue;
