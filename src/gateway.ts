@@ -31,6 +31,11 @@ export interface GatewayState {
 export interface Gateway {
   state: GatewayState;
   log: FastifyBaseLogger;
+  /**
+   * Where access lines go: the same destination without redaction, whose cost was measured per
+   * line. An access line carries only fields Sluice sets, never headers, keys or bodies.
+   */
+  accessLog: FastifyBaseLogger;
   /** Providers already warned about answering SSE to a non-stream request (warn once each). */
   sseAutodetectWarned: Set<string>;
   /** One controller per in-flight request, so shutdown can end what outlives the grace period. */

@@ -56,6 +56,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const gateway: Gateway = {
     state: createState(config, clientFor, adapterFor),
     log: app.log,
+    accessLog: app.log.child({}, { redact: [] }),
     sseAutodetectWarned: new Set(),
     inflight: new Set(),
     metrics: new Metrics(),

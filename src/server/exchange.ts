@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { ProviderConfig } from '../config/schema.js';
 import { SluiceError, upstreamTimeout } from '../errors.js';
 import type { AccessRecord, Gateway, RequestContext } from '../gateway.js';
@@ -108,7 +108,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     }
     const durationMs = Date.now() - startedAt;
     gateway.metrics.requestFinished(record, durationMs);
-    logAccess(request, record, durationMs);
+    logAccess(gateway.accessLog, request.id, record, durationMs);
   }
 }
 
@@ -119,10 +119,11 @@ function sendRawError(res: ServerResponse, error: SluiceError, headers: Record<s
   res.end(JSON.stringify(error.toBody()));
 }
 
-function logAccess(request: FastifyRequest, record: AccessRecord, durationMs: number): void {
+function logAccess(log: FastifyBaseLogger, reqId: string, record: AccessRecord, durationMs: number): void {
   const usage = record.usage;
-  request.log.info(
+  log.info(
     {
+      reqId,
       api: record.api,
       model: record.model,
       client: record.client,
