@@ -39,7 +39,7 @@ async function* once(events: StreamEvent[]): AsyncGenerator<StreamEvent[]> {
 /** An upstream answer, whatever was asked for: an event stream, or one whole completion. */
 type UpstreamAnswer =
   | { kind: 'sse'; batches: AsyncGenerator<StreamEvent[]>; stream?: SseEventStream<unknown> }
-  | { kind: 'json'; completion: ChatCompletion };
+  | { kind: 'json'; completion: ChatCompletion; text: string | undefined };
 
 /**
  * SSE is recognised by Content-Type or, failing that, by a body that is plainly SSE. A stream
@@ -53,21 +53,29 @@ async function readAnswer(runtime: ProviderRuntime, response: UpstreamResponse, 
   // Queued upstreams may send blank lines before the JSON: trim before parsing.
   const text = (await readText(response, MAX_BODY_BYTES)).trim();
   if (looksLikeSse(text)) return { kind: 'sse', batches: once(parseSseText(text, runtime.adapter, runtime.adapter.initStream())) };
-  return { kind: 'json', completion: runtime.adapter.parseResponse(parseJsonBody(text)) };
+  const body = parseJsonBody(text);
+  const completion = runtime.adapter.parseResponse(body);
+  return { kind: 'json', completion, text: completion === body ? text : undefined };
 }
 
 // ---- sink B: one chat.completion ----------------------------------------------------------------
 
+/** A whole completion, and the upstream's own body when the adapter took it unchanged (to send as is). */
+export interface Completed {
+  completion: ChatCompletion;
+  upstreamText?: string;
+}
+
 /** A non-stream client: JSON upstream answers pass through the adapter; SSE answers are aggregated. */
-export async function completeForClient(ctx: RequestContext): Promise<ChatCompletion> {
+export async function completeForClient(ctx: RequestContext): Promise<Completed> {
   return runTargets(ctx, async (a) => {
     const { runtime } = a;
     const forced = runtime.config.force_upstream_stream && runtime.config.supports_stream;
     const response = await send(ctx, a, forced);
     const answer = await readAnswer(runtime, response, false);
-    if (answer.kind === 'json') return answer.completion;
+    if (answer.kind === 'json') return { completion: answer.completion, upstreamText: answer.text };
     noteAggregation(ctx, runtime, forced);
-    return aggregateEvents(runtime, answer.batches, response);
+    return { completion: await aggregateEvents(runtime, answer.batches, response) };
   });
 }
 

@@ -22,7 +22,7 @@ export function handleResponses(gateway: Gateway, request: FastifyRequest, reply
     stream: (ctx, res, headers) => (isNative(ctx) ? nativeStream(ctx, res, headers, request.body as Record<string, unknown>) : streamInto(ctx, new ResponsesSink(res, headers, requestOf(), ctx.record))),
     complete: async (ctx) => {
       if (isNative(ctx)) return new RawJson(await nativeComplete(ctx, request.body as Record<string, unknown>));
-      const completion = await completeForClient(ctx);
+      const { completion } = await completeForClient(ctx);
       if (completion.usage) ctx.record.usage = completion.usage;
       else ctx.record.completionChars = completionChars(completion);
       return completionToResponse(requestOf(), completion);

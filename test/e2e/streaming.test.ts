@@ -49,6 +49,19 @@ describe('streaming, exactly', () => {
     expect(text).toBe(pieces.join(''));
   });
 
+  it('sends an OpenAI upstream\'s non-stream body as received: formatting, escapes and key order kept', async () => {
+    const body = '{\n  "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",\n  "choices": [{"index": 0, "message": {"role": "assistant", "content": "caf\\u00e9 \\ud83d\\ude00"}, "finish_reason": "stop"}],\n  "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, "x_vendor": 1.50\n}';
+    const { gateway } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    const response = await post(gateway, { model: 'up/m', messages });
+    expect(response.status).toBe(200);
+    expect(await bodyText(response)).toBe(body);
+    await waitFor(() => accessLines(gateway).length === 1);
+    expect(accessLines(gateway)[0]).toMatchObject({ prompt_tokens: 3, completion_tokens: 2 });
+  });
+
   it('writes data: events, ends with [DONE] and closes even if the upstream keeps its socket open', async () => {
     const { gateway } = await setup((_req, res) => {
       sseHead(res);
