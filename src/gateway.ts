@@ -7,6 +7,7 @@ import { CircuitBreaker, KeyPool } from './routing/health.js';
 import type { Resolution } from './routing/route.js';
 import { ClientAuth } from './server/auth.js';
 import type { ChatRequest, Usage } from './streaming/types.js';
+import type { Cancellation } from './upstream/cancellation.js';
 import type { UpstreamClient } from './upstream/client.js';
 
 /** One configured provider at run time: its adapter, its connection pool, its health. */
@@ -39,7 +40,7 @@ export interface Gateway {
   /** Providers already warned about answering SSE to a non-stream request (warn once each). */
   sseAutodetectWarned: Set<string>;
   /** One controller per in-flight request, so shutdown can end what outlives the grace period. */
-  inflight: Set<AbortController>;
+  inflight: Set<Cancellation>;
   metrics: Metrics;
 }
 
@@ -75,14 +76,14 @@ export interface AccessRecord {
   synthesized?: boolean;
 }
 
-/** Everything one request's pipeline run needs. One AbortController: client gone, timeout, shutdown. */
+/** Everything one request's pipeline run needs. One Cancellation: client gone, timeout, shutdown. */
 export interface RequestContext {
   gateway: Gateway;
   state: GatewayState;
   request: ChatRequest;
   resolution: Resolution;
   record: AccessRecord;
-  signal: AbortSignal;
+  signal: Cancellation;
   startedAt: number;
   log: FastifyBaseLogger;
   /** Sent upstream as x-request-id. */

@@ -145,7 +145,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
       const deadline = setTimeout(() => {
         const reason = new SluiceError('SLUICE_ERR_SHUTDOWN', 503, 'server_error', 'Sluice is shutting down; the request was ended.', { outcome: 'shutdown', openaiCode: 'server_shutting_down' });
-        for (const controller of gateway.inflight) controller.abort(reason);
+        for (const cancellation of gateway.inflight) cancellation.abort(reason);
       }, graceMs);
       try {
         await closed;

@@ -6,6 +6,7 @@ import type { AccessRecord, Gateway, RequestContext } from '../gateway.js';
 import { resolveModel } from '../routing/route.js';
 import type { ChatRequest } from '../streaming/types.js';
 import { asSluiceError } from '../upstream/attempt.js';
+import { Cancellation } from '../upstream/cancellation.js';
 import { estimateUsage } from '../observability/usage.js';
 import { checkModelAllowed } from './auth.js';
 import { sendError } from './error-reply.js';
@@ -43,13 +44,13 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
   const state = gateway.state; // a reload during this request does not touch it
   const record: AccessRecord = { api: request.routeOptions.url ?? request.url, model: '', stream: false, attempts: [], outcome: 'ok', status: 200, client: request.client?.name, completionChars: 0 };
   const res = reply.raw;
-  const controller = new AbortController();
+  const cancellation = new Cancellation();
   // A client that goes away (before or after the first token) aborts the upstream request at once.
   const onClose = (): void => {
-    if (!res.writableFinished) controller.abort(clientAbort());
+    if (!res.writableFinished) cancellation.abort(clientAbort());
   };
   res.on('close', onClose);
-  gateway.inflight.add(controller);
+  gateway.inflight.add(cancellation);
   let totalTimer: NodeJS.Timeout | undefined;
   const headers = (): Record<string, string> => {
     const out: Record<string, string> = { 'x-request-id': request.id, 'x-sluice-attempts': String(record.attempts.length) };
@@ -65,7 +66,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     const resolution = resolveModel(state.config, body.model);
     record.route = resolution.route?.name ?? resolution.targets[0]?.provider.name;
     const total = totalTimeout(resolution.targets.map((t) => t.provider));
-    totalTimer = setTimeout(() => controller.abort(total.error()), total.ms);
+    totalTimer = setTimeout(() => cancellation.abort(total.error()), total.ms);
     const traceparent = request.headers.traceparent;
     const ctx: RequestContext = {
       gateway,
@@ -73,7 +74,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
       request: body,
       resolution,
       record,
-      signal: controller.signal,
+      signal: cancellation,
       startedAt,
       log: request.log,
       requestId: request.id,
@@ -101,7 +102,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
   } finally {
     clearTimeout(totalTimer);
     res.off('close', onClose);
-    gateway.inflight.delete(controller);
+    gateway.inflight.delete(cancellation);
     if (record.usage === undefined && record.outcome === 'ok' && body !== undefined) {
       record.usage = estimateUsage(body, record.completionChars);
       record.usageEstimated = true;

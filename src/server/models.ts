@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { GatewayState, ProviderRuntime } from '../gateway.js';
 import { joinUrl } from '../providers/openai.js';
 import { listedModels } from '../routing/route.js';
+import { Cancellation } from '../upstream/cancellation.js';
 
 export interface ModelEntry {
   id: string;
@@ -34,10 +35,13 @@ async function upstreamModels(runtime: ProviderRuntime, log: FastifyBaseLogger):
   const cached = cache.get(runtime);
   if (cached !== undefined && Date.now() - cached.at < CACHE_MS) return cached.ids;
   const key = runtime.keys.take();
+  const limitMs = runtime.config.timeouts.first_byte_ms;
+  const cancellation = new Cancellation();
+  const timer = setTimeout(() => cancellation.abort(new Error(`no answer within ${limitMs} ms`)), limitMs);
   try {
     const response = await runtime.client.send(
       { url: joinUrl(runtime.config.base_url ?? '', '/models'), method: 'GET', headers: { ...runtime.config.headers, ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) } },
-      AbortSignal.timeout(runtime.config.timeouts.first_byte_ms),
+      cancellation,
     );
     const chunks: Uint8Array[] = [];
     for await (const c of response.body) chunks.push(c);
@@ -49,5 +53,7 @@ async function upstreamModels(runtime: ProviderRuntime, log: FastifyBaseLogger):
   } catch (err) {
     log.warn({ provider: runtime.config.name, err: err instanceof Error ? err.message : String(err) }, 'could not list upstream models; showing configured ones');
     return cached?.ids ?? [];
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SluiceError, upstreamInvalid } from '../errors.js';
 import type { ProviderRuntime, RequestContext } from '../gateway.js';
 import { resolveProviderModel, type Target } from '../routing/route.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
+import type { Cancellation } from './cancellation.js';
 import { nextBytes, type HeaderValue, type UpstreamResponse } from './client.js';
 
 /** One try against one provider: the runtime, the target, the key to use, the abort signal. */
@@ -10,7 +10,7 @@ export interface Attempt {
   runtime: ProviderRuntime;
   target: Target;
   apiKey: string | undefined;
-  signal: AbortSignal;
+  signal: Cancellation;
 }
 
 const RETRY_AFTER_CAP_MS = 10_000;
@@ -104,7 +104,7 @@ async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, tar
       retries++;
       ctx.log.debug({ provider: runtime.config.name, retry: retries, code: error.code }, 'retrying upstream');
       const backoff = Math.max(retryAfter, 100 * 2 ** (retries - 1) * (0.5 + Math.random()));
-      await sleep(backoff, undefined, { signal: ctx.signal }).catch(() => undefined);
+      await ctx.signal.sleep(backoff).catch(() => undefined);
       if (ctx.signal.aborted) throw ctx.signal.reason;
     } finally {
       runtime.active--;

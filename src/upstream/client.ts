@@ -2,6 +2,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import type { ProviderConfig } from '../config/schema.js';
 import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../errors.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
+import type { Cancellation } from './cancellation.js';
 
 const RELEASE_LIMIT_BYTES = 64 * 1024;
 const RELEASE_WAIT_MS = 1000;
@@ -35,13 +36,13 @@ export function nextBytes(reader: AsyncIterator<Uint8Array>, response: UpstreamR
 
 /** The only network I/O in Sluice. One per provider. */
 export interface UpstreamClient {
-  send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse>;
+  send(request: UpstreamRequest, signal: Cancellation): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
 
 /**
  * A keep-alive pool per provider origin. Connect, first-byte (response headers) and idle (between
- * body reads) timeouts are undici's own; the total timeout is the caller's AbortSignal.
+ * body reads) timeouts are undici's own; the total timeout is the caller's Cancellation.
  */
 export class UndiciClient implements UpstreamClient {
   private readonly pools = new Map<string, Pool>();
@@ -63,7 +64,7 @@ export class UndiciClient implements UpstreamClient {
     return pool;
   }
 
-  async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+  async send(request: UpstreamRequest, signal: Cancellation): Promise<UpstreamResponse> {
     const url = new URL(request.url);
     try {
       const response = await this.pool(url.origin).request({

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProviderConfig } from '../config/schema.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 import { textOf } from '../providers/content.js';
 import type { ChatMessage } from '../streaming/types.js';
+import type { Cancellation } from './cancellation.js';
 import type { UpstreamClient, UpstreamResponse } from './client.js';
 
 const encoder = new TextEncoder();
@@ -16,7 +16,7 @@ const GREETING = 'Hello from the Sluice mock provider.';
 export class MockUpstream implements UpstreamClient {
   constructor(private readonly provider: ProviderConfig) {}
 
-  async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+  async send(request: UpstreamRequest, signal: Cancellation): Promise<UpstreamResponse> {
     signal.throwIfAborted();
     let body: { model?: unknown; messages?: unknown; stream?: unknown; n?: unknown };
     try {
@@ -51,7 +51,7 @@ export class MockUpstream implements UpstreamClient {
     async function* events(): AsyncGenerator<Uint8Array> {
       yield encoder.encode(chunk({ role: 'assistant', content: '', refusal: null }, null));
       for (const word of words) {
-        if (delay > 0) await sleep(delay, undefined, { signal });
+        if (delay > 0) await signal.sleep(delay);
         yield encoder.encode(chunk({ content: word }, null));
       }
       yield encoder.encode(chunk({}, 'stop'));
