@@ -12,6 +12,7 @@ const PING_COMMENT = ': ping\n\n';
 export class SseWriter {
   private opened = false;
   private finished = false;
+  private wroteEvents = false;
   private corked = false;
   private readonly uncork = (): void => {
     this.corked = false;
@@ -50,6 +51,10 @@ export class SseWriter {
   write(framed: string | Buffer): Promise<void> | undefined {
     this.open();
     if (this.finished || this.res.writableEnded || this.res.destroyed) return undefined;
+    if (!this.wroteEvents) {
+      this.wroteEvents = true;
+      return this.writeNow(framed);
+    }
     // Upstream reads already buffered are handled in one run of microtasks: cork until the next
     // tick so that they leave in one writev instead of one syscall each.
     if (!this.corked) {
@@ -58,6 +63,19 @@ export class SseWriter {
       process.nextTick(this.uncork);
     }
     return writeOrWait(this.res, framed);
+  }
+
+  /**
+   * The first events leave at once, not at the next tick: that is the time to first token, and
+   * when an upstream's whole answer is already buffered, the rest is processed before the next
+   * tick (measured: ~100 µs of a 5-chunk stream). node:http corks the socket for every chunked
+   * write until the next tick, so that cork is undone here.
+   */
+  private writeNow(framed: string | Buffer): Promise<void> | undefined {
+    const drained = writeOrWait(this.res, framed);
+    const socket = this.res.socket;
+    if (socket !== null && socket.writableCorked > 0) socket.uncork();
+    return drained;
   }
 
   /** `[DONE]` and close, even if the upstream keeps its socket open. */
