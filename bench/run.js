@@ -17,7 +17,12 @@ const SIZES = quick
 const children = [];
 
 function cleanup() {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const child of children) {
+    if (child.exitCode !== null) continue;
+    // nginx runs in its own process group: killing the master alone would leave its worker running.
+    if (child.spawnargs[0].endsWith('nginx')) process.kill(-child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
+  }
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
@@ -43,7 +48,7 @@ function start(command, args, ready, env = {}) {
 }
 
 function freePort(offset) {
-  return 30_000 + (process.pid % 5_000) + offset;
+  return 20_000 + (process.pid % 5_000) + offset;
 }
 
 function cpuSeconds(pid) {
@@ -83,7 +88,7 @@ async function startTargets() {
       join(dir, 'nginx.conf'),
       `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  upstream mock { server 127.0.0.1:${mockPort}; keepalive 256; }\n  server {\n    listen 127.0.0.1:${nginxPort};\n    location / {\n      proxy_pass http://mock;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n      proxy_buffering off;\n    }\n  }\n}\n`,
     );
-    const child = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+    const child = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore', detached: true });
     children.push(child);
     await new Promise((r) => setTimeout(r, 500));
     // The worker, not the master, does the proxying: its CPU and RSS are the ones to read.
