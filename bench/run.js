@@ -214,7 +214,7 @@ async function scenarioAggregator() {
   };
   const time = (chunks) => {
     const runs = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 15; i++) {
       const started = performance.now();
       aggregate(chunks);
       runs.push(performance.now() - started);
