@@ -1,6 +1,7 @@
-// `npm run bench` (-- --quick): Sluice against the physical limit (client -> mock directly) and,
-// when Debian's nginx is installed, against nginx as the pass-through reference. Targets run
-// interleaved in rounds; ratios are taken within a round. Writes bench/RESULTS.md (quick: RESULTS-quick.md).
+// `npm run bench` (-- --quick): Sluice against the physical limit (client -> mock directly), beside
+// two references: a bare Node byte pipe (bench/node-pipe.js, the floor for any Node proxy) and,
+// when Debian's nginx is installed, nginx. Targets run interleaved in rounds; ratios are taken
+// within a round. Writes bench/RESULTS.md (quick: RESULTS-quick.md).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -81,6 +82,15 @@ async function startTargets() {
     { name: 'direct', origin: `http://127.0.0.1:${mockPort}`, path: '/v1/chat/completions', model: 'bench' },
     { name: 'sluice', origin: `http://127.0.0.1:${sluicePort}`, path: '/v1/chat/completions', model: 'up/bench', pid: sluice.pid },
   ];
+  const pipePort = freePort(5);
+  const pipe = await start(process.execPath, ['bench/node-pipe.js', String(pipePort), `http://127.0.0.1:${mockPort}`], (out) => out.includes('listening'));
+  targets.push({ name: 'node-pipe', origin: `http://127.0.0.1:${pipePort}`, path: '/v1/chat/completions', model: 'bench', pid: pipe.pid });
+  const freshPort = freePort(4);
+  // RSS never shrinks back, so each memory measurement of a Node target gets a fresh process.
+  const fresh = {
+    sluice: () => start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(freshPort) }),
+    'node-pipe': () => start(process.execPath, ['bench/node-pipe.js', String(freshPort), `http://127.0.0.1:${mockPort}`], (out) => out.includes('listening')),
+  };
   const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
   if (nginx) {
     const nginxPort = freePort(3);
@@ -95,7 +105,7 @@ async function startTargets() {
     const worker = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
     targets.push({ name: 'nginx', origin: `http://127.0.0.1:${nginxPort}`, path: '/v1/chat/completions', model: 'bench', pid: worker || child.pid });
   }
-  return { targets, sluice, mockPid: mock.pid, fresh: { config, port: freePort(4) } };
+  return { targets, sluice, mockPid: mock.pid, fresh, freshPort };
 }
 
 function body(target, extra) {
@@ -134,18 +144,14 @@ async function scenarioThroughput(target, pool, mockPid) {
   return { chunksPerSec: chunks / (wallMs / 1000), cpuPer10k: (cpu / chunks) * 10_000, loadCpuPer10k: (load / chunks) * 10_000 };
 }
 
-/** RSS never shrinks back, so each measurement gets a fresh process of its own. */
-async function freshSluice(config, port) {
-  const child = await start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(port) });
-  child.stdout.removeAllListeners('data');
-  child.stdout.resume();
-  return child;
-}
-
-async function scenarioIdleStreams(target, fresh) {
-  const child = fresh ? await freshSluice(fresh.config, fresh.port) : undefined;
+async function scenarioIdleStreams(target, startFresh, freshPort) {
+  const child = startFresh ? await startFresh() : undefined;
+  if (child) {
+    child.stdout.removeAllListeners('data');
+    child.stdout.resume(); // keep draining its log
+  }
   const pid = child?.pid ?? target.pid;
-  const origin = child ? `http://127.0.0.1:${fresh.port}` : target.origin;
+  const origin = child ? `http://127.0.0.1:${freshPort}` : target.origin;
   // Warm up: the first requests load code and grow pools, which is not per-stream memory.
   await runLoad(createClient(origin, 4), { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: 50, concurrency: 4 });
   await new Promise((r) => setTimeout(r, 1000));
@@ -232,7 +238,7 @@ async function scenarioAggregator() {
 const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 
 async function main() {
-  const { targets, fresh, mockPid } = await startTargets();
+  const { targets, fresh, freshPort, mockPid } = await startTargets();
   const sluice = targets.find((t) => t.name === 'sluice');
   const others = targets.filter((t) => t.name !== 'direct');
   const pools = new Map(targets.map((t) => [t.name, createClient(t.origin, 128)]));
@@ -247,7 +253,7 @@ async function main() {
     const r = { ttft: {}, throughput: {}, idle: {}, json: {} };
     for (const t of targets) r.ttft[t.name] = await scenarioTtft(t, pools.get(t.name));
     for (const t of targets) r.throughput[t.name] = await scenarioThroughput(t, pools.get(t.name), mockPid);
-    for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, t.name === 'sluice' ? fresh : undefined);
+    for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, fresh[t.name], freshPort);
     for (const t of targets) r.json[t.name] = await scenarioJson(t, pools.get(t.name));
     r.aggregation = await scenarioAggregation(sluice, pools.get('sluice'), targets[0], pools.get('direct'));
     rounds.push(r);
