@@ -51,7 +51,12 @@ export async function nativeComplete(ctx: RequestContext, body: Record<string, u
 export async function nativeStream(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>, body: Record<string, unknown>): Promise<void> {
   const response = await open(ctx, { ...body, stream: true });
   const contentType = response.headers['content-type'];
-  res.writeHead(200, { ...headers(), 'content-type': typeof contentType === 'string' ? contentType : 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+  // Assigned, not spread into a literal (see withSseHeaders).
+  const out = headers();
+  out['content-type'] = typeof contentType === 'string' ? contentType : 'text/event-stream';
+  out['cache-control'] = 'no-cache';
+  out['x-accel-buffering'] = 'no';
+  res.writeHead(200, out);
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
   const decoder = new TextDecoder();
   const parser = createParser({

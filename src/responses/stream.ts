@@ -3,7 +3,7 @@ import type { SluiceError } from '../errors.js';
 import type { ChunkSink } from '../pipeline.js';
 import type { ChunkEvent } from '../providers/adapter.js';
 import { chunkValue } from '../streaming/inspect.js';
-import { writeOrWait } from '../streaming/sse-writer.js';
+import { withSseHeaders, writeOrWait } from '../streaming/sse-writer.js';
 import type { ChunkChoice, Usage } from '../streaming/types.js';
 import type { ResponsesRequest } from './request.js';
 import { ending, functionCallItem, messageItem, newId, outputTextPart, reasoningItem, responseShell, responsesUsage, type JsonRecord } from './response.js';
@@ -98,7 +98,7 @@ export class ResponsesSink implements ChunkSink {
   private openResponse(): void {
     if (this.opened) return;
     this.opened = true;
-    this.res.writeHead(200, { ...this.headers(), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    this.res.writeHead(200, withSseHeaders(this.headers()));
     this.res.flushHeaders();
   }
 

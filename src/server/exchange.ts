@@ -20,7 +20,7 @@ export class RawJson {
 export interface ExchangeHandlers {
   /** Parse and validate the body (throws a 400 SluiceError), as the chat request to run. */
   parse(body: unknown): ChatRequest;
-  /** A stream client: the reply is hijacked; write to `res`, sending `headers()` with the status. */
+  /** A stream client: the reply is hijacked; write to `res`, sending `headers()` (a fresh object each call) with the status. */
   stream(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void>;
   /** A non-stream client: the JSON body to send (a RawJson goes out byte for byte). */
   complete(ctx: RequestContext): Promise<unknown>;
