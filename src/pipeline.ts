@@ -163,9 +163,7 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
     clearInterval(ping);
   }
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
-  const passesThrough = opened.runtime.adapter.passesThrough;
-  const forwardsAsIs = sink.forwardsAsIs;
-  opened.stream?.commit(passesThrough !== undefined && forwardsAsIs !== undefined ? (json) => passesThrough(json) && forwardsAsIs(json) : undefined);
+  opened.stream?.commit(opened.runtime.adapter.chunkFramesAsIs === true ? sink.forwardsAsIs : undefined);
   opened.runtime.active++;
   ctx.gateway.metrics.streamOpened(opened.runtime.config.name);
   try {

@@ -61,10 +61,11 @@ export interface Adapter<S = unknown> {
   /** A whole non-stream JSON response body, already parsed. Throws SluiceError when unusable. */
   parseResponse(body: unknown): ChatCompletion;
   /**
-   * For upstreams whose events are OpenAI chunks: whether a `data:` frame's JSON bytes would come
-   * out of parseEvent as that very text (so the frame can be forwarded without decoding it).
+   * True for upstreams whose events are OpenAI chunks: a plain chunk frame (a JSON object with no
+   * non-null `error`, `usage` or `finish_reason` key) comes out of parseEvent as its own text, so
+   * it may be forwarded without decoding it. The chat sink checks each frame's bytes in one pass.
    */
-  passesThrough?(json: Buffer): boolean;
+  readonly chunkFramesAsIs?: true;
   /** An upstream error response (status >= 400) in OpenAI terms. */
   parseError(status: number, bodyText: string): SluiceError;
 }

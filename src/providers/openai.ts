@@ -6,7 +6,6 @@ import { errorFieldsFromBody, upstreamStatusError } from './upstream-error.js';
 
 const DONE: StreamEvent = { type: 'done' };
 const OPEN_BRACE = 123;
-const ERROR_KEY = Buffer.from('"error"');
 
 export function joinUrl(base: string, path: string): string {
   return base.endsWith('/') ? base + path.slice(1) : base + path;
@@ -70,10 +69,8 @@ export const openaiAdapter: Adapter<null> = {
     return [];
   },
 
-  /** The byte-level twin of parseEvent's passthrough branch: a JSON object that may not be an error. */
-  passesThrough(json: Buffer): boolean {
-    return json[0] === OPEN_BRACE && json.indexOf(ERROR_KEY) < 0;
-  },
+  // parseEvent passes a JSON object without an "error" key through as its own text.
+  chunkFramesAsIs: true,
 
   parseResponse(body: unknown): ChatCompletion {
     if (body === null || typeof body !== 'object') throw upstreamInvalid('the body is not a JSON object');

@@ -50,11 +50,12 @@ export class ChatSseSink implements ChunkSink {
   }
 
   /**
-   * Whether a passthrough frame can go out byte for byte: it carries neither usage (which a
-   * client may not have asked for) nor a finish_reason (counted for the end-of-stream check).
+   * Whether a passthrough frame can go out byte for byte: a plain chunk, with no error (which ends
+   * the stream), no usage (which a client may not have asked for) and no finish_reason (counted
+   * for the end-of-stream check).
    */
-  readonly forwardsAsIs = (json: Buffer): boolean => {
-    const content = plainChunkContentBytes(json);
+  readonly forwardsAsIs = (buf: Buffer, start: number, end: number): boolean => {
+    const content = plainChunkContentBytes(buf, start, end);
     if (content < 0) return false;
     // Bytes, not characters: an estimate either way, used only if the upstream reports no usage.
     this.record.completionChars += content;

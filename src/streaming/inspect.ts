@@ -27,37 +27,41 @@ export function mayHaveValue(text: string, quotedKey: string): boolean {
 const QUOTE = 34;
 const BACKSLASH = 92;
 const COLON = 58;
+const OPEN_BRACE = 123;
+const NULL_START = 110; // n
 const FINISH_REASON = Buffer.from('finish_reason');
 const USAGE = Buffer.from('usage');
+const ERROR = Buffer.from('error');
 const CONTENT = Buffer.from('content');
 
 /**
- * For a passthrough frame's undecoded JSON bytes: the byte length of its `content` strings, or -1
- * when it has a `usage` or `finish_reason` key with a non-null value (such a chunk is parsed).
- * One pass: strings are skipped whole, so only a string followed by a colon is taken for a key.
+ * For a passthrough frame's undecoded JSON bytes (`buf` from `from` to `to`): the byte length of
+ * its `content` strings, or -1 unless it is a plain chunk: a JSON object with no `error`, `usage`
+ * or `finish_reason` key holding a non-null value (such a frame is parsed instead). One pass:
+ * strings are skipped whole, so only a string followed by a colon is taken for a key.
  */
-export function plainChunkContentBytes(json: Buffer): number {
-  const n = json.length;
+export function plainChunkContentBytes(buf: Buffer, from: number, to: number): number {
+  if (buf[from] !== OPEN_BRACE) return -1;
   let content = 0;
-  let i = 0;
-  while (i < n) {
-    if (json[i] !== QUOTE) {
+  let i = from + 1;
+  while (i < to) {
+    if (buf[i] !== QUOTE) {
       i++;
       continue;
     }
     const start = i + 1;
-    const end = stringEnd(json, start);
-    let k = end + 1;
-    while (isSpace(json[k] as number)) k++;
-    if (json[k] !== COLON) {
+    const end = stringEnd(buf, start, to);
+    let k = skipSpaces(buf, end + 1, to);
+    if (k >= to || buf[k] !== COLON) {
       i = end + 1;
       continue;
     }
-    k++;
-    while (isSpace(json[k] as number)) k++;
-    if (json[k] !== 110 /* n(ull) */ && (bytesEqual(json, start, end, FINISH_REASON) || bytesEqual(json, start, end, USAGE))) return -1;
-    if (json[k] === QUOTE && bytesEqual(json, start, end, CONTENT)) {
-      const valueEnd = stringEnd(json, k + 1);
+    k = skipSpaces(buf, k + 1, to);
+    if (k >= to) return -1;
+    const value = buf[k];
+    if (value !== NULL_START && (bytesEqual(buf, start, end, FINISH_REASON) || bytesEqual(buf, start, end, USAGE) || bytesEqual(buf, start, end, ERROR))) return -1;
+    if (value === QUOTE && bytesEqual(buf, start, end, CONTENT)) {
+      const valueEnd = stringEnd(buf, k + 1, to);
       content += valueEnd - k - 1;
       k = valueEnd + 1;
     }
@@ -66,20 +70,26 @@ export function plainChunkContentBytes(json: Buffer): number {
   return content;
 }
 
-/** The index of the quote that closes the string starting at `from` (or the length if none does). */
-function stringEnd(json: Buffer, from: number): number {
+/** The index of the quote that closes the string starting at `from` (or `to` if none does). */
+function stringEnd(buf: Buffer, from: number, to: number): number {
   let j = from;
-  while (j < json.length) {
-    const c = json[j];
+  while (j < to) {
+    const c = buf[j];
     if (c === QUOTE) return j;
     j += c === BACKSLASH ? 2 : 1;
   }
-  return json.length;
+  return to;
 }
 
-function bytesEqual(json: Buffer, start: number, end: number, word: Buffer): boolean {
+function skipSpaces(buf: Buffer, from: number, to: number): number {
+  let j = from;
+  while (j < to && isSpace(buf[j] as number)) j++;
+  return j;
+}
+
+function bytesEqual(buf: Buffer, start: number, end: number, word: Buffer): boolean {
   if (end - start !== word.length) return false;
-  for (let i = 0; i < word.length; i++) if (json[start + i] !== word[i]) return false;
+  for (let i = 0; i < word.length; i++) if (buf[start + i] !== word[i]) return false;
   return true;
 }
 

@@ -6,8 +6,11 @@ const LF = 10;
 const CR = 13;
 const DATA_PREFIX = Buffer.from('data: ');
 
-/** Decides, from a single-line `data: ` frame's JSON bytes, whether it goes to the client as received. */
-export type ForwardFrame = (json: Buffer) => boolean;
+/**
+ * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`), whether it
+ * goes to the client as received. Offsets rather than a subarray: no allocation per frame.
+ */
+export type ForwardFrame = (buf: Buffer, start: number, end: number) => boolean;
 
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
@@ -78,7 +81,7 @@ export class SseSplitter {
       while (boundary >= 0 && boundary + 1 < buf.length && buf[boundary + 1] !== LF) boundary = buf.indexOf(LF, boundary + 1);
       if (boundary < 0 || boundary + 1 >= buf.length) break;
       const end = boundary + 2;
-      if (this.forward !== undefined && boundary === firstLineEnd && isDataLine(buf, pos) && this.forward(buf.subarray(pos + DATA_PREFIX.length, boundary))) {
+      if (this.forward !== undefined && boundary === firstLineEnd && isDataLine(buf, pos) && this.forward(buf, pos + DATA_PREFIX.length, boundary)) {
         if (runStart < 0) runStart = pos;
         runCount++;
       } else {

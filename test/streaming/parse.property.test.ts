@@ -21,7 +21,7 @@ function split(bytes: Buffer, cuts: number[], forward: ((json: string) => boolea
     (m) => out.push({ data: m.data, event: m.event }),
     (frames, count) => out.push({ frames: frames.toString('utf8'), count }),
   );
-  if (forward !== undefined) splitter.forward = (json) => forward(json.toString('utf8'));
+  if (forward !== undefined) splitter.forward = (buf, start, end) => forward(buf.toString('utf8', start, end));
   let at = 0;
   for (const cut of [...cuts.filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b), bytes.length]) {
     if (cut <= at) continue;
@@ -91,7 +91,8 @@ describe('SseSplitter', () => {
 });
 
 describe('plainChunkContentBytes', () => {
-  const bytes = (value: unknown): number => plainChunkContentBytes(Buffer.from(JSON.stringify(value)));
+  const whole = (text: string): number => plainChunkContentBytes(Buffer.from(text), 0, Buffer.byteLength(text));
+  const bytes = (value: unknown): number => whole(JSON.stringify(value));
 
   it('counts the bytes of content strings as written, escapes included', () => {
     expect(bytes({ choices: [{ delta: { content: 'héllo' } }] })).toBe(6);
@@ -105,6 +106,23 @@ describe('plainChunkContentBytes', () => {
     expect(bytes({ choices: [], usage: { total_tokens: 3 } })).toBe(-1);
     const tricky = '"usage": 1, "finish_reason": "stop"';
     expect(bytes({ choices: [{ delta: { content: tricky } }] })).toBe(JSON.stringify(tricky).length - 2);
-    expect(plainChunkContentBytes(Buffer.from('{"choices":[{"finish_reason" : "stop"}]}'))).toBe(-1);
+    expect(whole('{"choices":[{"finish_reason" : "stop"}]}')).toBe(-1);
+  });
+
+  it('sends an error payload and anything but a JSON object to be parsed', () => {
+    expect(bytes({ error: { message: 'overloaded', type: 'server_error' } })).toBe(-1);
+    expect(bytes({ choices: [{ delta: { content: 'ok' } }], error: null })).toBe(2);
+    expect(whole('[DONE]')).toBe(-1);
+    expect(whole('keep-alive')).toBe(-1);
+    expect(whole(' {"choices":[]}')).toBe(-1);
+  });
+
+  it('reads only its own range of a larger buffer', () => {
+    const text = 'data: {"choices":[{"delta":{"content":"ab"}}]}\n\ndata: {"usage":{"total_tokens":1}}\n\n';
+    const buf = Buffer.from(text);
+    const start = 'data: '.length;
+    expect(plainChunkContentBytes(buf, start, text.indexOf('\n'))).toBe(2);
+    // A string left open at the end of the range stops at the range, not in the next frame.
+    expect(plainChunkContentBytes(buf, start, start + '{"choices":[{"delta":{"content":"a'.length)).toBe(1);
   });
 });
