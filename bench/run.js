@@ -262,9 +262,9 @@ async function main() {
   for (const pool of pools.values()) await pool.close();
 
   const rows = [];
-  const row = (scenario, metric, values, target, pass, digits = 2) => rows.push({ scenario, metric, values: values.map((v) => fmt(v, digits)), med: fmt(median(values), digits), target, pass: pass(median(values)) });
+  const row = (scenario, metric, values, target, pass, digits = 2) => rows.push({ scenario, metric, values: values.map((v) => fmt(v, digits)), med: fmt(median(values), digits), target, pass: pass?.(median(values)) });
   // A figure that explains another, with no target of its own.
-  const note = (scenario, metric, values, digits = 2) => rows.push({ scenario, metric, values: values.map((v) => fmt(v, digits)), med: fmt(median(values), digits), target: '', pass: undefined });
+  const note = (scenario, metric, values, digits = 2) => row(scenario, metric, values, '', undefined, digits);
   for (const t of others) {
     const tag = t.name === 'sluice' ? '' : ' (reference)';
     row(`(a) TTFT, c=1${tag}`, `${t.name} added p50 ms`, rounds.map((r) => r.ttft[t.name].p50 - r.ttft.direct.p50), '<= 0.4', (v) => v <= 0.4, 3);
