@@ -117,6 +117,58 @@ describe('plainChunkContentBytes', () => {
     expect(whole(' {"choices":[]}')).toBe(-1);
   });
 
+  // Chunk-like JSON with the inspected keys at any depth, holding null or not, and strings that mimic them.
+  const tricky = fc.constantFrom('"usage": 1', '\\', '"', '"content":"x"', 'finish_reason', 'é😀', '');
+  const leaf = fc.oneof(fc.constant(null), fc.integer(), fc.boolean(), fc.string({ unit: 'grapheme', maxLength: 8 }), tricky);
+  const names = (withQuotes: boolean) =>
+    fc.oneof(
+      fc.constantFrom('content', 'usage', 'error', 'finish_reason', 'reasoning_content', 'delta', 'choices', 'contents', 'index', 'x_usage'),
+      withQuotes ? fc.constantFrom('a"usage', '"error', 'content"', '\\') : fc.string({ unit: 'grapheme-ascii', maxLength: 6 }).filter((k) => !/["\\]/.test(k)),
+    );
+  const tree = (withQuotes: boolean) =>
+    fc.letrec<{ node: unknown; object: Record<string, unknown> }>((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, leaf, tie('object'), fc.array(tie('node'), { maxLength: 3 })),
+      object: fc.dictionary(names(withQuotes), tie('node'), { maxKeys: 5 }),
+    })).object;
+  const indent = fc.constantFrom(undefined, 1, '\t');
+
+  /** What a JSON parse says: whether a key must send the frame to be parsed, and the content strings' bytes as written. */
+  function oracle(value: unknown): { mustParse: boolean; content: number } {
+    let mustParse = false;
+    let content = 0;
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v !== null && typeof v === 'object') {
+        for (const [k, inner] of Object.entries(v)) {
+          if ((k === 'usage' || k === 'error' || k === 'finish_reason') && inner !== null) mustParse = true;
+          if (k === 'content' && typeof inner === 'string') content += Buffer.byteLength(JSON.stringify(inner)) - 2;
+          walk(inner);
+        }
+      }
+    };
+    walk(value);
+    return { mustParse, content };
+  }
+
+  it('agrees with JSON.parse: -1 for every frame that must be parsed, else the content bytes', () => {
+    fc.assert(
+      fc.property(tree(false), indent, (object, space) => {
+        const { mustParse, content } = oracle(object);
+        expect(whole(JSON.stringify(object, null, space))).toBe(mustParse ? -1 : content);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never lets a frame that must be parsed through, whatever its keys hold', () => {
+    fc.assert(
+      fc.property(tree(true), indent, (object, space) => {
+        if (oracle(object).mustParse) expect(whole(JSON.stringify(object, null, space))).toBe(-1);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('reads only its own range of a larger buffer', () => {
     const text = 'data: {"choices":[{"delta":{"content":"ab"}}]}\n\ndata: {"usage":{"total_tokens":1}}\n\n';
     const buf = Buffer.from(text);
