@@ -4,7 +4,7 @@ import type { ProviderRuntime, RequestContext } from './gateway.js';
 import type { ChunkEvent, FramesEvent, StreamEvent } from './providers/adapter.js';
 import { Aggregator } from './streaming/aggregate.js';
 import { ChatSseSink } from './streaming/chat-sink.js';
-import { chunkValue, isSubstantive } from './streaming/inspect.js';
+import { chunkValue, isSubstantiveEvent } from './streaming/inspect.js';
 import { parseSseText, SseEventStream, type ForwardFrame } from './streaming/parse.js';
 import { SseWriter } from './streaming/sse-writer.js';
 import { synthesizeChunks } from './streaming/synthesize.js';
@@ -207,7 +207,7 @@ async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream
       for (let i = 0; i < events.length; i++) {
         const event = events[i] as StreamEvent;
         if (event.type === 'error') throw event.error;
-        if (event.type !== 'chunk' || isSubstantive(chunkValue(event))) {
+        if (event.type !== 'chunk' || isSubstantiveEvent(event)) {
           for (let j = i; j < events.length; j++) held.push(events[j] as StreamEvent);
           const stream = answer.kind === 'sse' ? answer.stream : undefined;
           return { runtime, response, pending: held, rest: event.type === 'done' ? undefined : batches, stream };
