@@ -1,6 +1,7 @@
 // `npm run bench` (-- --quick): Sluice against the physical limit (client -> mock directly), beside
-// two references: a bare Node byte pipe (bench/node-pipe.js, the floor for any Node proxy) and,
-// when Debian's nginx is installed, nginx. Targets run interleaved in rounds; ratios are taken
+// references: a bare Node byte pipe (bench/node-pipe.js, the floor for any Node proxy), the same
+// pipe as a fastify route (the floor of Sluice's own stack) and, when Debian's nginx is installed,
+// nginx. Targets run interleaved in rounds; ratios are taken
 // within a round. Writes bench/RESULTS.md (quick: RESULTS-quick.md).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -85,11 +86,15 @@ async function startTargets() {
   const pipePort = freePort(5);
   const pipe = await start(process.execPath, ['bench/node-pipe.js', String(pipePort), `http://127.0.0.1:${mockPort}`], (out) => out.includes('listening'));
   targets.push({ name: 'node-pipe', origin: `http://127.0.0.1:${pipePort}`, path: '/v1/chat/completions', model: 'bench', pid: pipe.pid });
+  const fastifyPort = freePort(6);
+  const fastifyPipe = await start(process.execPath, ['bench/node-pipe.js', String(fastifyPort), `http://127.0.0.1:${mockPort}`, '--fastify'], (out) => out.includes('listening'));
+  targets.push({ name: 'fastify-pipe', origin: `http://127.0.0.1:${fastifyPort}`, path: '/v1/chat/completions', model: 'bench', pid: fastifyPipe.pid });
   const freshPort = freePort(4);
   // RSS never shrinks back, so each memory measurement of a Node target gets a fresh process.
   const fresh = {
     sluice: () => start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(freshPort) }),
     'node-pipe': () => start(process.execPath, ['bench/node-pipe.js', String(freshPort), `http://127.0.0.1:${mockPort}`], (out) => out.includes('listening')),
+    'fastify-pipe': () => start(process.execPath, ['bench/node-pipe.js', String(freshPort), `http://127.0.0.1:${mockPort}`, '--fastify'], (out) => out.includes('listening')),
   };
   const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
   if (nginx) {

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, median, percentile, runLoad } from '../../bench/load.js';
 import { startMockUpstream } from '../../bench/mock-upstream.js';
-import { startNodePipe } from '../../bench/node-pipe.js';
+import { startFastifyPipe, startNodePipe } from '../../bench/node-pipe.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 
 // One fast run of the benchmark's pieces, so that `npm run bench` cannot rot unnoticed.
@@ -11,26 +11,30 @@ let mock: Server;
 let origin: string;
 let gateway: RunningGateway;
 let pipe: Server;
+let fastifyPipe: Server;
 
 beforeAll(async () => {
   mock = await startMockUpstream(0);
   origin = `http://127.0.0.1:${(mock.address() as AddressInfo).port}`;
   pipe = await startNodePipe(origin);
+  fastifyPipe = await startFastifyPipe(origin);
   gateway = await startGateway(`providers:\n  - {name: up, type: openai, base_url: "${origin}/v1", max_retries: 0}\n  - {name: forced, type: openai, base_url: "${origin}/v1", force_upstream_stream: true}\n`);
 });
 
 afterAll(async () => {
   await gateway.close();
   await new Promise<void>((resolve) => pipe.close(() => resolve()));
+  await new Promise<void>((resolve) => fastifyPipe.close(() => resolve()));
   await new Promise<void>((resolve) => mock.close(() => resolve()));
 });
 
 describe('benchmark harness', () => {
-  it('streams the requested chunk count with [DONE], direct, through Sluice and through the Node pipe', async () => {
+  it('streams the requested chunk count with [DONE], direct, through Sluice and through both Node pipes', async () => {
     for (const [base, model] of [
       [origin, 'bench'],
       [gateway.url, 'up/bench'],
       [`http://127.0.0.1:${(pipe.address() as AddressInfo).port}`, 'bench'],
+      [`http://127.0.0.1:${(fastifyPipe.address() as AddressInfo).port}`, 'bench'],
     ] as const) {
       const pool = createClient(base, 8);
       const { results } = await runLoad(pool, { body: { model, messages: [{ role: 'user', content: 'x' }], stream: true, bench_chunks: 20 }, requests: 8, concurrency: 4 });
