@@ -39,7 +39,7 @@ export class SseWriter {
     /** Read when the status goes out, so it can name the provider that finally served; a fresh object each call. */
     private readonly extraHeaders: () => Record<string, string>,
     /** Whether nothing else is in flight, asked at the first write (see writeNow). */
-    private readonly idle: () => boolean = () => true,
+    private readonly idle: () => boolean,
   ) {}
 
   get headersSent(): boolean {
