@@ -83,18 +83,19 @@ async function startTargets() {
     { name: 'direct', origin: `http://127.0.0.1:${mockPort}`, path: '/v1/chat/completions', model: 'bench' },
     { name: 'sluice', origin: `http://127.0.0.1:${sluicePort}`, path: '/v1/chat/completions', model: 'up/bench', pid: sluice.pid },
   ];
-  const pipePort = freePort(5);
-  const pipe = await start(process.execPath, ['bench/node-pipe.js', String(pipePort), `http://127.0.0.1:${mockPort}`], (out) => out.includes('listening'));
-  targets.push({ name: 'node-pipe', origin: `http://127.0.0.1:${pipePort}`, path: '/v1/chat/completions', model: 'bench', pid: pipe.pid });
-  const fastifyPort = freePort(6);
-  const fastifyPipe = await start(process.execPath, ['bench/node-pipe.js', String(fastifyPort), `http://127.0.0.1:${mockPort}`, '--fastify'], (out) => out.includes('listening'));
-  targets.push({ name: 'fastify-pipe', origin: `http://127.0.0.1:${fastifyPort}`, path: '/v1/chat/completions', model: 'bench', pid: fastifyPipe.pid });
+  // The two Node references, both bench/node-pipe.js: bare, or as a fastify route.
+  const pipeFlags = { 'node-pipe': [], 'fastify-pipe': ['--fastify'] };
+  const startPipe = (name, port) => start(process.execPath, ['bench/node-pipe.js', String(port), `http://127.0.0.1:${mockPort}`, ...pipeFlags[name]], (out) => out.includes('listening'));
+  for (const [name, port] of [['node-pipe', freePort(5)], ['fastify-pipe', freePort(6)]]) {
+    const pipe = await startPipe(name, port);
+    targets.push({ name, origin: `http://127.0.0.1:${port}`, path: '/v1/chat/completions', model: 'bench', pid: pipe.pid });
+  }
   const freshPort = freePort(4);
   // RSS never shrinks back, so each memory measurement of a Node target gets a fresh process.
   const fresh = {
     sluice: () => start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(freshPort) }),
-    'node-pipe': () => start(process.execPath, ['bench/node-pipe.js', String(freshPort), `http://127.0.0.1:${mockPort}`], (out) => out.includes('listening')),
-    'fastify-pipe': () => start(process.execPath, ['bench/node-pipe.js', String(freshPort), `http://127.0.0.1:${mockPort}`, '--fastify'], (out) => out.includes('listening')),
+    'node-pipe': () => startPipe('node-pipe', freshPort),
+    'fastify-pipe': () => startPipe('fastify-pipe', freshPort),
   };
   const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
   if (nginx) {
