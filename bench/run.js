@@ -1,8 +1,8 @@
 // `npm run bench` (-- --quick): Sluice against the physical limit (client -> mock directly), beside
 // references: a bare Node byte pipe (bench/node-pipe.js, the floor for any Node proxy), the same
 // pipe as a fastify route (the floor of Sluice's own stack) and, when Debian's nginx is installed,
-// nginx. Targets run interleaved in rounds; ratios are taken
-// within a round. Writes bench/RESULTS.md (quick: RESULTS-quick.md).
+// nginx. Targets run interleaved in rounds; ratios are taken within a round. Writes
+// bench/RESULTS.md (quick: RESULTS-quick.md).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -53,10 +53,12 @@ function freePort(offset) {
   return 20_000 + (process.pid % 5_000) + offset;
 }
 
+// Read once: each read spawns a process, and cpuSeconds runs at the edges of measured intervals.
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
 function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  return (Number(fields[11]) + Number(fields[12])) / ticks; // utime + stime
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime + stime
 }
 
 function rssKb(pid) {
@@ -237,9 +239,10 @@ async function scenarioAggregator() {
       size.runs.push(performance.now() - started);
     }
   }
-  const [at10k, at100k] = sizes.map((size) => median(size.runs));
+  const [small, large] = sizes;
+  const perChunk = (size) => median(size.runs) / size.n;
   // Per-chunk cost at 100k over per-chunk cost at 10k: ~1 when linear, ~10 when quadratic.
-  return { ms100k: at100k, linearity: at100k / 100_000 / (at10k / 10_000) };
+  return { ms100k: median(large.runs), linearity: perChunk(large) / perChunk(small) };
 }
 
 const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
