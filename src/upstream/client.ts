@@ -6,6 +6,8 @@ import type { Cancellation } from './cancellation.js';
 
 const RELEASE_LIMIT_BYTES = 64 * 1024;
 const RELEASE_WAIT_MS = 1000;
+/** Upstream URLs remembered parsed; a bound, since some providers put the model in the path. */
+const MAX_PARSED_URLS = 1024;
 
 export type HeaderValue = string | string[] | undefined;
 
@@ -46,6 +48,7 @@ export interface UpstreamClient {
  */
 export class UndiciClient implements UpstreamClient {
   private readonly pools = new Map<string, Pool>();
+  private readonly targets = new Map<string, { pool: Pool; path: string }>();
 
   constructor(private readonly provider: ProviderConfig) {}
 
@@ -64,11 +67,23 @@ export class UndiciClient implements UpstreamClient {
     return pool;
   }
 
+  /** The pool and request path for a URL, parsed once (`new URL` and the pool lookup cost ~6 µs per request in situ). */
+  private target(url: string): { pool: Pool; path: string } {
+    let target = this.targets.get(url);
+    if (target === undefined) {
+      const parsed = new URL(url);
+      target = { pool: this.pool(parsed.origin), path: parsed.pathname + parsed.search };
+      if (this.targets.size >= MAX_PARSED_URLS) this.targets.clear();
+      this.targets.set(url, target);
+    }
+    return target;
+  }
+
   async send(request: UpstreamRequest, signal: Cancellation): Promise<UpstreamResponse> {
-    const url = new URL(request.url);
+    const { pool, path } = this.target(request.url);
     try {
-      const response = await this.pool(url.origin).request({
-        path: url.pathname + url.search,
+      const response = await pool.request({
+        path,
         method: request.method,
         headers: request.headers,
         body: request.body ?? null,
@@ -115,5 +130,6 @@ export class UndiciClient implements UpstreamClient {
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.pools.clear();
+    this.targets.clear();
   }
 }
