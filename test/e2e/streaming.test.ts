@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { closedAfterEach } from '../helpers/cleanup.js';
 import { accessLines, bodyText, waitFor, type RunningGateway } from '../helpers/gateway.js';
@@ -77,6 +78,41 @@ describe('streaming, exactly', () => {
     const events = text.split('\n\n').filter(Boolean);
     expect(events.every((e) => e.startsWith('data: '))).toBe(true);
     expect(events.map((e) => e.slice(6)).slice(0, -1).map((d) => JSON.parse(d).choices[0]?.delta.content ?? '')).toEqual(['', 'a', 'b', '']);
+  });
+
+  it('closes the connection after a stream when the client asked for Connection: close, and keeps it otherwise', async () => {
+    const { gateway } = await setup((_req, res) => {
+      sseHead(res);
+      res.end(textStream(['a']));
+    });
+    const { port } = new URL(gateway.url);
+    const body = JSON.stringify({ model: 'up/m', messages, stream: true });
+    const exchange = async (close: boolean): Promise<{ head: string; ended: boolean }> => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let text = '';
+      socket.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${close ? 'Connection: close\r\n' : ''}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      // A hang guard: a kept-alive socket is still open after the whole stream has arrived.
+      const ended = await new Promise<boolean>((resolve) => {
+        socket.on('end', () => resolve(true));
+        const check = setInterval(() => {
+          if (text.includes('data: [DONE]')) {
+            clearInterval(check);
+            setTimeout(() => resolve(false), 300);
+          }
+        }, 10);
+      });
+      socket.destroy();
+      return { head: text.split('\r\n\r\n')[0]?.toLowerCase() ?? '', ended };
+    };
+    const closing = await exchange(true);
+    expect(closing.head).toContain('connection: close');
+    expect(closing.ended).toBe(true);
+    const kept = await exchange(false);
+    expect(kept.head).toContain('connection: keep-alive');
+    expect(kept.ended).toBe(false);
   });
 
   it('adds [DONE] when the upstream finished every choice but forgot it', async () => {

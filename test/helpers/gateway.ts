@@ -40,7 +40,13 @@ export async function startGateway(yaml: string, env: NodeJS.ProcessEnv = {}): P
     rawLogs,
     client: (options = {}) =>
       new OpenAI({ baseURL: `${url}/v1`, apiKey: options.apiKey ?? 'client-key', maxRetries: options.maxRetries ?? 0, timeout: options.timeout ?? 10_000 }),
-    close: () => app.close(),
+    close: async () => {
+      const closed = app.close();
+      // The test's own fetch may hold a connection it opened and never used: node:http does not
+      // count it as idle, and would wait for its headersTimeout.
+      app.server.closeAllConnections();
+      await closed;
+    },
   };
 }
 
