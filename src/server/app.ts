@@ -38,6 +38,8 @@ export interface App {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+/** After the grace period: how long the streams it ended get to write their last event. */
+const LAST_WRITES_MS = 100;
 
 /** The fastify instance with every route; it never listens (main.ts does). */
 export function buildApp(config: Config, options: AppOptions = {}): App {
@@ -143,14 +145,20 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       // close() only drops the keep-alive connections idle at that moment; a stream that finishes
       // later leaves its connection idle until keepAliveTimeout, so sweep until all are gone.
       const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+      let cut: NodeJS.Timeout | undefined;
       const deadline = setTimeout(() => {
         const reason = new SluiceError('SLUICE_ERR_SHUTDOWN', 503, 'server_error', 'Sluice is shutting down; the request was ended.', { outcome: 'shutdown', openaiCode: 'server_shutting_down' });
         for (const cancellation of gateway.inflight) cancellation.abort(reason);
+        // node:http does not count a connection that has sent nothing (or half a request) as idle, so
+        // it would hold close() until its headersTimeout; cut every connection once the ended
+        // streams have written their error events.
+        cut = setTimeout(() => app.server.closeAllConnections(), LAST_WRITES_MS);
       }, graceMs);
       try {
         await closed;
       } finally {
         clearTimeout(deadline);
+        clearTimeout(cut);
         clearInterval(sweep);
       }
     },

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyText, waitFor } from '../helpers/gateway.js';
 import { startSluice, type SluiceProcess } from '../helpers/process.js';
@@ -59,6 +60,20 @@ describe('signals', () => {
     expect(text).toContain('w0 ');
     expect(text).toMatch(/data: {"error":{"message":"Sluice is shutting down[^"]*","type":"server_error","param":null,"code":"server_shutting_down"}}\n\ndata: \[DONE\]\n\n$/);
     expect(await sluice.exited).toBe(0);
+  });
+
+  it('SIGTERM exits after shutdown_grace_ms even while a client holds a connection that sent nothing', async () => {
+    upstream = await slowUpstream(1, 1);
+    sluice = await startSluice(`server: {shutdown_grace_ms: 300}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream.url}"}\n`);
+    const { hostname, port } = new URL(sluice.url);
+    const idle = connect(Number(port), hostname);
+    await new Promise((resolve) => idle.once('connect', resolve));
+    const closedByServer = new Promise((resolve) => idle.once('close', resolve));
+    sluice.child.kill('SIGTERM');
+    // node:http alone would keep that connection, and the process, until its 60 s headersTimeout.
+    const exited = await Promise.race([sluice.exited, new Promise((resolve) => setTimeout(() => resolve('still running after 5 s'), 5000))]);
+    expect(exited).toBe(0);
+    await closedByServer;
   });
 
   it('SIGHUP with a broken config keeps the old routing; with a good one applies the new', async () => {
