@@ -115,7 +115,17 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
-    await Promise.all(metricsServers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    await Promise.all(
+      metricsServers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            // A scrape is quick; a connection that never sends one would hold close() until
+            // node:http's headersTimeout.
+            server.closeAllConnections();
+          }),
+      ),
+    );
   });
 
   return {

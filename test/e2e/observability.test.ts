@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { buildApp } from '../../src/server/app.js';
@@ -112,6 +112,12 @@ describe('metrics', () => {
     expect((await fetch(`${base}/metrics`)).status).toBe(404);
     const text = await (await fetch(metricsUrl)).text();
     expect(metricValue(text, 'sluice_aggregated_responses_total{provider="up",reason="forced"}')).toBe(1);
+    // A connection to the metrics port that never sends a request does not hold the close.
+    const silent = connect((metricsServer.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => silent.once('connect', resolve));
+    const closed = await Promise.race([sluice.app.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open after 5 s'), 5000))]);
+    silent.destroy();
+    expect(closed).toBe('closed');
   });
 });
 
