@@ -2,7 +2,7 @@ import { tryParseJson } from '../json.js';
 import type { ServerResponse } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { RequestContext } from '../gateway.js';
-import { writeOrWait } from '../streaming/sse-writer.js';
+import { withSseHeaders, writeOrWait } from '../streaming/sse-writer.js';
 import { joinUrl } from '../providers/openai.js';
 import { readText, runTargets, sendRequest, type Attempt } from '../upstream/attempt.js';
 import type { UpstreamResponse } from '../upstream/client.js';
@@ -51,11 +51,9 @@ export async function nativeComplete(ctx: RequestContext, body: Record<string, u
 export async function nativeStream(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>, body: Record<string, unknown>): Promise<void> {
   const response = await open(ctx, { ...body, stream: true });
   const contentType = response.headers['content-type'];
-  // Assigned, not spread into a literal (see withSseHeaders).
-  const out = headers();
+  // The upstream's own content type, over the SSE headers every stream response sends.
+  const out = withSseHeaders(headers());
   out['content-type'] = typeof contentType === 'string' ? contentType : 'text/event-stream';
-  out['cache-control'] = 'no-cache';
-  out['x-accel-buffering'] = 'no';
   res.writeHead(200, out);
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
   const decoder = new TextDecoder();
