@@ -2,7 +2,7 @@ import type { SluiceError } from '../errors.js';
 import type { ChunkEvent, FramesEvent } from '../providers/adapter.js';
 import type { ChunkSink } from '../pipeline.js';
 import { contentCharsInText } from '../observability/usage.js';
-import { chunkText, chunkValue, mayHaveValue, plainChunkContentBytes } from './inspect.js';
+import { chunkText, chunkValue, FrameShape, mayHaveValue } from './inspect.js';
 import { frame, type SseWriter } from './sse-writer.js';
 import type { Usage } from './types.js';
 
@@ -12,6 +12,7 @@ import type { Usage } from './types.js';
  */
 export class ChatSseSink implements ChunkSink {
   private readonly finished = new Set<number>();
+  private readonly frameShape = new FrameShape();
 
   constructor(
     private readonly writer: SseWriter,
@@ -54,8 +55,8 @@ export class ChatSseSink implements ChunkSink {
    * the stream), no usage (which a client may not have asked for) and no finish_reason (counted
    * for the end-of-stream check).
    */
-  readonly forwardsAsIs = (buf: Buffer, start: number, end: number): boolean => {
-    const content = plainChunkContentBytes(buf, start, end);
+  readonly forwardsAsIs = (buf: Buffer, view: DataView, start: number, end: number): boolean => {
+    const content = this.frameShape.contentBytes(buf, view, start, end);
     if (content < 0) return false;
     // Bytes, not characters: an estimate either way, used only if the upstream reports no usage.
     this.record.completionChars += content;

@@ -7,10 +7,11 @@ const CR = 13;
 const DATA_PREFIX = Buffer.from('data: ');
 
 /**
- * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`), whether it
- * goes to the client as received. Offsets rather than a subarray: no allocation per frame.
+ * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`; `view` is a
+ * DataView over the same bytes as `buf`), whether it goes to the client as received. Offsets
+ * rather than a subarray, and one view per read: no allocation per frame.
  */
-export type ForwardFrame = (buf: Buffer, start: number, end: number) => boolean;
+export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: number) => boolean;
 
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
@@ -72,6 +73,7 @@ export class SseSplitter {
     let pos = this.pos;
     let runStart = -1;
     let runCount = 0;
+    let view: DataView | undefined;
     this.dispatched = false;
     for (;;) {
       while (buf[pos] === LF) pos++; // blank lines between events dispatch nothing
@@ -81,7 +83,7 @@ export class SseSplitter {
       while (boundary >= 0 && boundary + 1 < buf.length && buf[boundary + 1] !== LF) boundary = buf.indexOf(LF, boundary + 1);
       if (boundary < 0 || boundary + 1 >= buf.length) break;
       const end = boundary + 2;
-      if (this.forward !== undefined && boundary === firstLineEnd && isDataLine(buf, pos) && this.forward(buf, pos + DATA_PREFIX.length, boundary)) {
+      if (this.forward !== undefined && boundary === firstLineEnd && isDataLine(buf, pos) && this.forward(buf, (view ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength)), pos + DATA_PREFIX.length, boundary)) {
         if (runStart < 0) runStart = pos;
         runCount++;
       } else {

@@ -2,7 +2,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SseSplitter } from '../../src/streaming/parse.js';
-import { plainChunkContentBytes } from '../../src/streaming/inspect.js';
+import { FrameShape, plainChunkContentBytes } from '../../src/streaming/inspect.js';
 
 type Seen = { data: string; event: string | undefined } | { frames: string; count: number };
 
@@ -21,7 +21,7 @@ function split(bytes: Buffer, cuts: number[], forward: ((json: string) => boolea
     (m) => out.push({ data: m.data, event: m.event }),
     (frames, count) => out.push({ frames: frames.toString('utf8'), count }),
   );
-  if (forward !== undefined) splitter.forward = (buf, start, end) => forward(buf.toString('utf8', start, end));
+  if (forward !== undefined) splitter.forward = (buf, _view, start, end) => forward(buf.toString('utf8', start, end));
   let at = 0;
   for (const cut of [...cuts.filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b), bytes.length]) {
     if (cut <= at) continue;
@@ -176,5 +176,66 @@ describe('plainChunkContentBytes', () => {
     expect(plainChunkContentBytes(buf, start, text.indexOf('\n'))).toBe(2);
     // A string left open at the end of the range stops at the range, not in the next frame.
     expect(plainChunkContentBytes(buf, start, start + '{"choices":[{"delta":{"content":"a'.length)).toBe(1);
+  });
+});
+
+describe('FrameShape', () => {
+  // Frames as upstreams write them: a few shapes, each repeated with other content strings, mixed
+  // with frames that must be parsed and frames whose other fields change.
+  const text = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 6 }), fc.constantFrom('"', '\\', '\\"', '","finish_reason":"stop', '"},"usage":{"a":1},"x":{"y":"', '', 'é😀'));
+  const shape = fc.record({
+    id: fc.constantFrom('c1', 'c2', 'chatcmpl-a"b'),
+    // Shapes one byte apart, at different offsets; the flag's one byte decides whether it must be parsed.
+    created: fc.constantFrom(1700000000, 1700000001, 1700000010, 1700000100, 1700001000),
+    flag: fc.constantFrom('usage', 'usagx', 'error', 'errox'),
+    finish: fc.constantFrom(null, null, 'stop'),
+    usage: fc.constantFrom(undefined, null, { total_tokens: 2 }),
+    extra: fc.constantFrom(undefined, 'pad', 'x'.repeat(5)),
+    key: fc.constantFrom('content', 'content', 'reasoning_content'),
+  });
+  type Shape = { id: string; created: number; flag: string; finish: string | null; usage: unknown; extra: string | undefined; key: string };
+  const chunk = (s: Shape, content: string | null): unknown => ({
+    id: s.id,
+    object: 'chat.completion.chunk',
+    created: s.created,
+    [s.flag]: { a: 1 },
+    choices: [{ index: 0, delta: { [s.key]: content }, finish_reason: s.finish }],
+    ...(s.usage === undefined ? {} : { usage: s.usage }),
+    ...(s.extra === undefined ? {} : { obfuscation: s.extra }),
+  });
+  // A base shape and variants of it that differ in one field each.
+  const field = fc.constantFrom<keyof Shape>('id', 'created', 'flag', 'finish', 'usage', 'extra', 'key');
+  const shapes = fc.tuple(shape, fc.array(fc.tuple(field, shape), { maxLength: 3 })).map(([base, variants]) => [base, ...variants.map(([f, other]) => ({ ...base, [f]: other[f] }))]);
+  const stream = fc.tuple(shapes, fc.array(fc.tuple(fc.nat(), fc.oneof(text, fc.constant(null))), { minLength: 1, maxLength: 40 }));
+
+  it('agrees with plainChunkContentBytes on every frame of a stream, in one buffer at any offset', () => {
+    fc.assert(
+      fc.property(stream, fc.nat(7), ([shapes, picks], pad) => {
+        const frames = picks.map(([i, content]) => JSON.stringify(chunk(shapes[i % shapes.length] as Shape, content)));
+        const buf = Buffer.from(`${' '.repeat(pad)}${frames.map((f) => `data: ${f}\n\n`).join('')}`);
+        const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        const frameShape = new FrameShape();
+        let at = pad;
+        for (const f of frames) {
+          const start = at + 'data: '.length;
+          const end = start + Buffer.byteLength(f);
+          expect(frameShape.contentBytes(buf, view, start, end)).toBe(plainChunkContentBytes(buf, start, end));
+          at = end + 2;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('takes a frame of the kept shape with a string that would close it early to the key search', () => {
+    const frameShape = new FrameShape();
+    const frame = (content: string): Buffer => Buffer.from(JSON.stringify({ choices: [{ delta: { content }, finish_reason: null }] }));
+    const check = (buf: Buffer): number => frameShape.contentBytes(buf, new DataView(buf.buffer, buf.byteOffset, buf.byteLength), 0, buf.length);
+    expect(check(frame('ab'))).toBe(2);
+    expect(check(frame('cde'))).toBe(3);
+    // The same bytes around the string, but a quote inside it ends the string and makes a finish_reason.
+    const forged = Buffer.from('{"choices":[{"delta":{"content":"x"},"finish_reason":"stop","y":{"z":""},"finish_reason":null}]}');
+    expect(check(forged)).toBe(-1);
+    expect(plainChunkContentBytes(forged, 0, forged.length)).toBe(-1);
   });
 });
