@@ -1,8 +1,8 @@
 // `npm run bench` (-- --quick): Sluice against the physical limit (client -> mock directly), beside
 // references: a bare Node byte pipe (bench/node-pipe.js, the floor for any Node proxy), the same
 // pipe as a fastify route (the floor of Sluice's own stack) and, when Debian's nginx is installed,
-// nginx. Targets run interleaved in rounds; ratios are taken within a round. Writes
-// bench/RESULTS.md (quick: RESULTS-quick.md).
+// nginx. Targets run interleaved in rounds, and alternate in slices within each round; ratios are
+// taken within a round. Writes bench/RESULTS.md (quick: RESULTS-quick.md).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -13,9 +13,11 @@ import { createClient, median, percentile, runLoad } from './load.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
+/** Each round's share of a scenario runs in this many slices per target, the targets alternating. */
+const SLICES = 4;
 const SIZES = quick
-  ? { ttftRequests: 150, streams: 128, idleStreams: 300, jsonRequests: 600, aggRequests: 40 }
-  : { ttftRequests: 400, streams: 512, idleStreams: 1000, jsonRequests: 3000, aggRequests: 100 };
+  ? { ttftRequests: 160, streams: 256, idleStreams: 300, jsonRequests: 600, aggRequests: 40 }
+  : { ttftRequests: 400, streams: 1024, idleStreams: 1000, jsonRequests: 3000, aggRequests: 100 };
 const children = [];
 
 function cleanup() {
@@ -125,12 +127,28 @@ function check(name, results) {
   if (failed.length > 0) throw new Error(`${name}: ${failed.length} of ${results.length} requests failed, e.g. ${failed[0].error}`);
 }
 
-async function scenarioTtft(target, pool) {
-  await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: 20, concurrency: 1 });
-  const { results } = await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: SIZES.ttftRequests, concurrency: 1 });
-  check(`ttft ${target.name}`, results);
-  const ttft = results.map((r) => r.ttft);
-  return { p50: percentile(ttft, 50), p99: percentile(ttft, 99) };
+/**
+ * Runs `slice` for each target in turn, SLICES times over, and hands each target's slices to
+ * `combine`: targets alternate within a round (A B C A B C ...), so that a change in the shared
+ * machine's speed during a round reaches every target's figure alike instead of one target's.
+ */
+async function interleaved(targets, pools, slice, combine) {
+  const parts = new Map(targets.map((t) => [t.name, []]));
+  for (let i = 0; i < SLICES; i++) for (const t of targets) parts.get(t.name).push(await slice(t, pools.get(t.name)));
+  return Object.fromEntries(targets.map((t) => [t.name, combine(parts.get(t.name))]));
+}
+
+async function scenarioTtft(targets, pools) {
+  for (const t of targets) await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 5 }), requests: 20, concurrency: 1 });
+  const slice = async (target, pool) => {
+    const { results } = await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: SIZES.ttftRequests / SLICES, concurrency: 1 });
+    check(`ttft ${target.name}`, results);
+    return results.map((r) => r.ttft);
+  };
+  return interleaved(targets, pools, slice, (parts) => {
+    const ttft = parts.flat();
+    return { p50: percentile(ttft, 50), p99: percentile(ttft, 99) };
+  });
 }
 
 /** CPU seconds of the load itself: this client process and the mock upstream. */
@@ -139,17 +157,21 @@ function loadCpuSeconds(mockPid) {
   return (own.user + own.system) / 1e6 + cpuSeconds(mockPid);
 }
 
-async function scenarioThroughput(target, pool, mockPid) {
-  const streamBody = body(target, { stream: true, bench_chunks: 200 });
-  await runLoad(pool, { path: target.path, body: streamBody, requests: 64, concurrency: 64 });
-  const cpuBefore = target.pid ? cpuSeconds(target.pid) : 0;
-  const loadBefore = loadCpuSeconds(mockPid);
-  const { results, wallMs } = await runLoad(pool, { path: target.path, body: streamBody, requests: SIZES.streams, concurrency: 64 });
-  check(`throughput ${target.name}`, results);
-  const chunks = results.reduce((sum, r) => sum + r.chunks, 0);
-  const cpu = target.pid ? cpuSeconds(target.pid) - cpuBefore : NaN;
-  const load = loadCpuSeconds(mockPid) - loadBefore;
-  return { chunksPerSec: chunks / (wallMs / 1000), cpuPer10k: (cpu / chunks) * 10_000, loadCpuPer10k: (load / chunks) * 10_000 };
+async function scenarioThroughput(targets, pools, mockPid) {
+  for (const t of targets) await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 200 }), requests: 64, concurrency: 64 });
+  const slice = async (target, pool) => {
+    const cpuBefore = target.pid ? cpuSeconds(target.pid) : 0;
+    const loadBefore = loadCpuSeconds(mockPid);
+    const { results, wallMs } = await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 200 }), requests: SIZES.streams / SLICES, concurrency: 64 });
+    check(`throughput ${target.name}`, results);
+    const cpu = target.pid ? cpuSeconds(target.pid) - cpuBefore : NaN;
+    return { chunks: results.reduce((sum, r) => sum + r.chunks, 0), wallMs, cpu, load: loadCpuSeconds(mockPid) - loadBefore };
+  };
+  return interleaved(targets, pools, slice, (parts) => {
+    const total = (key) => parts.reduce((sum, p) => sum + p[key], 0);
+    const chunks = total('chunks');
+    return { chunksPerSec: chunks / (total('wallMs') / 1000), cpuPer10k: (total('cpu') / chunks) * 10_000, loadCpuPer10k: (total('load') / chunks) * 10_000 };
+  });
 }
 
 async function scenarioIdleStreams(target, startFresh, freshPort) {
@@ -183,12 +205,14 @@ async function scenarioIdleStreams(target, startFresh, freshPort) {
   return { kbPerStream: (after - before) / SIZES.idleStreams };
 }
 
-async function scenarioJson(target, pool) {
-  const jsonBody = body(target, { stream: false, bench_chunks: 50 });
-  await runLoad(pool, { path: target.path, body: jsonBody, requests: 200, concurrency: 16 });
-  const { results, wallMs } = await runLoad(pool, { path: target.path, body: jsonBody, requests: SIZES.jsonRequests, concurrency: 16 });
-  check(`non-stream ${target.name}`, results);
-  return { rps: results.length / (wallMs / 1000) };
+async function scenarioJson(targets, pools) {
+  for (const t of targets) await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: false, bench_chunks: 50 }), requests: 200, concurrency: 16 });
+  const slice = async (target, pool) => {
+    const { results, wallMs } = await runLoad(pool, { path: target.path, body: body(target, { stream: false, bench_chunks: 50 }), requests: SIZES.jsonRequests / SLICES, concurrency: 16 });
+    check(`non-stream ${target.name}`, results);
+    return { requests: results.length, wallMs };
+  };
+  return interleaved(targets, pools, slice, (parts) => ({ rps: parts.reduce((sum, p) => sum + p.requests, 0) / (parts.reduce((sum, p) => sum + p.wallMs, 0) / 1000) }));
 }
 
 /** The upstream's own share: the mock's 200-chunk answer as SSE and as JSON, read raw by the client. */
@@ -265,11 +289,11 @@ async function main() {
   const rounds = [];
   for (let round = 0; round <= ROUNDS; round++) {
     process.stderr.write(round === 0 ? 'round 0 (warm-up, not recorded)\n' : `round ${round}/${ROUNDS}\n`);
-    const r = { ttft: {}, throughput: {}, idle: {}, json: {} };
-    for (const t of targets) r.ttft[t.name] = await scenarioTtft(t, pools.get(t.name));
-    for (const t of targets) r.throughput[t.name] = await scenarioThroughput(t, pools.get(t.name), mockPid);
+    const r = { idle: {} };
+    r.ttft = await scenarioTtft(targets, pools);
+    r.throughput = await scenarioThroughput(targets, pools, mockPid);
     if (round > 0) for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, fresh[t.name], freshPort);
-    for (const t of targets) r.json[t.name] = await scenarioJson(t, pools.get(t.name));
+    r.json = await scenarioJson(targets, pools);
     r.aggregation = await scenarioAggregation(sluice, pools.get('sluice'), targets[0], pools.get('direct'));
     if (round > 0) rounds.push(r);
   }
