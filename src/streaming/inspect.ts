@@ -100,7 +100,7 @@ interface ContentSpan {
 }
 
 /** Consecutive misses after which a stream's frames are taken not to repeat a shape. */
-const SHAPE_MISSES = 4;
+const SHAPE_MISSES = 3;
 
 /**
  * plainChunkContentBytes for a stream's frames, one after another. Most upstreams write every
@@ -112,10 +112,10 @@ const SHAPE_MISSES = 4;
  * `obfuscation` padding, say) stops trying after a few misses.
  */
 export class FrameShape {
-  /** The kept frame's bytes, its content string at [contentStart, contentEnd). */
+  /** The kept frame's bytes before its content string (the opening quote included), then those after it. */
   private shape: DataView | undefined;
-  private contentStart = 0;
-  private contentEnd = 0;
+  /** How many of the kept bytes come before the content string. */
+  private head = 0;
   private misses = 0;
   private readonly span: ContentSpan = { strings: 0, start: 0, end: 0 };
 
@@ -123,11 +123,11 @@ export class FrameShape {
   contentBytes(buf: Buffer, view: DataView, from: number, to: number): number {
     const shape = this.shape;
     if (shape !== undefined) {
-      const head = this.contentStart;
-      const tail = shape.byteLength - this.contentEnd;
+      const head = this.head;
+      const tail = shape.byteLength - head;
       if (to - from >= head + tail && sameBytes(view, from, shape, 0, head)) {
         const end = stringEnd(buf, from + head, to);
-        if (to - end === tail && sameBytes(view, end, shape, this.contentEnd, tail)) {
+        if (to - end === tail && sameBytes(view, end, shape, head, tail)) {
           this.misses = 0;
           return end - from - head;
         }
@@ -136,12 +136,18 @@ export class FrameShape {
     }
     const span = this.span;
     const content = plainChunkContentBytes(buf, from, to, span);
-    if (content >= 0 && span.strings === 1 && this.misses < SHAPE_MISSES) {
-      this.shape = new DataView(buf.buffer.slice(buf.byteOffset + from, buf.byteOffset + to));
-      this.contentStart = span.start - from;
-      this.contentEnd = span.end - from;
-    }
+    if (content >= 0 && span.strings === 1 && this.misses < SHAPE_MISSES) this.keep(buf, from, to, span);
     return content;
+  }
+
+  /** Keeps the frame's bytes around its content string, not the string: a long text is not held. */
+  private keep(buf: Buffer, from: number, to: number, span: ContentSpan): void {
+    const head = span.start - from;
+    const bytes = new Uint8Array(head + to - span.end);
+    bytes.set(buf.subarray(from, span.start));
+    bytes.set(buf.subarray(span.end, to), head);
+    this.shape = new DataView(bytes.buffer);
+    this.head = head;
   }
 }
 

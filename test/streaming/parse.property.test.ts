@@ -185,15 +185,17 @@ describe('FrameShape', () => {
   const text = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 6 }), fc.constantFrom('"', '\\', '\\"', '","finish_reason":"stop', '"},"usage":{"a":1},"x":{"y":"', '', 'é😀'));
   const shape = fc.record({
     id: fc.constantFrom('c1', 'c2', 'chatcmpl-a"b'),
-    // Shapes one byte apart, at different offsets; the flag's one byte decides whether it must be parsed.
+    // Shapes one byte apart, at different offsets; a flag's one byte decides whether it must be
+    // parsed, before the content string (flag) and after it (late).
     created: fc.constantFrom(1700000000, 1700000001, 1700000010, 1700000100, 1700001000),
     flag: fc.constantFrom('usage', 'usagx', 'error', 'errox'),
+    late: fc.constantFrom('usage', 'usagx', 'error', 'errox'),
     finish: fc.constantFrom(null, null, 'stop'),
     usage: fc.constantFrom(undefined, null, { total_tokens: 2 }),
     extra: fc.constantFrom(undefined, 'pad', 'x'.repeat(5)),
     key: fc.constantFrom('content', 'content', 'reasoning_content'),
   });
-  type Shape = { id: string; created: number; flag: string; finish: string | null; usage: unknown; extra: string | undefined; key: string };
+  type Shape = { id: string; created: number; flag: string; late: string; finish: string | null; usage: unknown; extra: string | undefined; key: string };
   const chunk = (s: Shape, content: string | null): unknown => ({
     id: s.id,
     object: 'chat.completion.chunk',
@@ -202,9 +204,10 @@ describe('FrameShape', () => {
     choices: [{ index: 0, delta: { [s.key]: content }, finish_reason: s.finish }],
     ...(s.usage === undefined ? {} : { usage: s.usage }),
     ...(s.extra === undefined ? {} : { obfuscation: s.extra }),
+    [s.late]: { b: 2 },
   });
   // A base shape and variants of it that differ in one field each.
-  const field = fc.constantFrom<keyof Shape>('id', 'created', 'flag', 'finish', 'usage', 'extra', 'key');
+  const field = fc.constantFrom<keyof Shape>('id', 'created', 'flag', 'late', 'finish', 'usage', 'extra', 'key');
   const shapes = fc.tuple(shape, fc.array(fc.tuple(field, shape), { maxLength: 3 })).map(([base, variants]) => [base, ...variants.map(([f, other]) => ({ ...base, [f]: other[f] }))]);
   const stream = fc.tuple(shapes, fc.array(fc.tuple(fc.nat(), fc.oneof(text, fc.constant(null))), { minLength: 1, maxLength: 40 }));
 
