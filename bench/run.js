@@ -280,8 +280,8 @@ async function main() {
   // then round 0, which runs the rounds' own paths and is not recorded. With these requests alone,
   // --trace-opt counted V8 still optimising Sluice's code through the rounds (in the throughput
   // scenario: 50 functions in round 1, 14 in round 2, 3 in round 3), and perf, after a like
-  // warm-up, put V8's compiler threads at 28 % of Sluice's CPU on 200-chunk streams. The idle-stream scenario (c) starts fresh
-  // processes of its own and is left out of round 0.
+  // warm-up, put V8's compiler threads at 28 % of Sluice's CPU on 200-chunk streams. The
+  // idle-stream scenario (c) starts fresh processes of its own and is left out of round 0.
   for (const t of targets) {
     await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 200 }), requests: 300, concurrency: 16 });
     await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: false, bench_chunks: 50 }), requests: 1000, concurrency: 16 });

@@ -2,7 +2,7 @@ import type { SluiceError } from '../errors.js';
 import type { ChunkEvent, FramesEvent } from '../providers/adapter.js';
 import type { ChunkSink } from '../pipeline.js';
 import { contentCharsInText } from '../observability/usage.js';
-import { chunkText, chunkValue, FrameShape, mayHaveValue } from './inspect.js';
+import { chunkText, chunkValue, FrameShape, mayHaveUsageOrFinish } from './inspect.js';
 import { frame, type SseWriter } from './sse-writer.js';
 import type { Usage } from './types.js';
 
@@ -74,7 +74,7 @@ export class ChatSseSink implements ChunkSink {
   /** The JSON text to send for a chunk, or undefined to drop it. */
   private forwardedText(event: ChunkEvent): string | undefined {
     const text = event.text;
-    if (text !== undefined && event.chunk === undefined && !mayHaveValue(text, '"usage"') && !mayHaveValue(text, '"finish_reason"')) {
+    if (text !== undefined && event.chunk === undefined && !mayHaveUsageOrFinish(text)) {
       this.record.completionChars += contentCharsInText(text);
       return chunkText(event);
     }

@@ -9,7 +9,7 @@ import type { ChatCompletionChunk } from './types.js';
  * string every quote is escaped, so `"key"` followed by a colon can only be a real key (or a key
  * that ends in it, which the parse then rules out).
  */
-export function mayHaveValue(text: string, quotedKey: string): boolean {
+function mayHaveValue(text: string, quotedKey: string): boolean {
   let from = 0;
   for (;;) {
     const at = text.indexOf(quotedKey, from);
@@ -23,6 +23,14 @@ export function mayHaveValue(text: string, quotedKey: string): boolean {
     }
     from = at + 1;
   }
+}
+
+/**
+ * Whether a chunk's text may carry a usage block or a finish_reason: the two values a passthrough
+ * chunk must be parsed for (usage accounting, and the count of finished choices).
+ */
+export function mayHaveUsageOrFinish(text: string): boolean {
+  return mayHaveValue(text, '"usage"') || mayHaveValue(text, '"finish_reason"');
 }
 
 const QUOTE = 34;
@@ -245,7 +253,7 @@ function isBareRoleChunk(text: string): boolean {
   if (at < 0 || text.indexOf(DELTA_KEY, at + DELTA_KEY.length) >= 0) return false;
   let bare = false;
   for (let i = 0; i < BARE_ROLE_DELTAS.length && !bare; i++) bare = text.startsWith(BARE_ROLE_DELTAS[i] as string, at);
-  return bare && !mayHaveValue(text, '"finish_reason"') && !mayHaveValue(text, '"usage"');
+  return bare && !mayHaveUsageOrFinish(text);
 }
 
 /** A chunk that carries something a client waits for: text, tool calls, reasoning, a finish, usage. */
