@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { resolveModel } from './routing/route.js';
+import { stdoutDestination } from './observability/log.js';
 import { buildApp } from './server/app.js';
 
 function configPathFrom(values: { config?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
@@ -45,7 +46,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, allowPositionals: true });
   const configPath = configPathFrom(values, env);
   const config = loadOrExit(configPath, env);
-  const sluice = buildApp(config);
+  const destination = stdoutDestination();
+  const sluice = buildApp(config, { logStream: destination });
   const log = sluice.app.log;
   const warnOpenAuth = (c: Config): void => {
     if (c.server.api_keys.length === 0) log.warn('server.api_keys is empty: client authentication is OFF; anyone who can reach this port can use it');
@@ -84,4 +86,5 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     log.info({ port: config.server.metrics_port }, 'metrics served on their own port');
   }
   log.info({ providers: config.providers.map((p) => `${p.name} (${p.type})`) }, 'sluice is serving');
+  destination.flush();
 }

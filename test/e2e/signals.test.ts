@@ -49,6 +49,20 @@ describe('signals', () => {
     expect(await sluice.exited).toBe(0);
   });
 
+  it('writes the access lines it batches: on their own within a moment, and at once on SIGTERM', async () => {
+    upstream = await slowUpstream(1, 1);
+    sluice = await startSluice(`providers:\n  - {name: up, type: openai, base_url: "${upstream.url}"}\n`);
+    const ask = (): Promise<number> =>
+      fetch(`${sluice!.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'up/m', messages: [{ role: 'user', content: 'x' }] }) }).then((r) => r.status);
+    const accessLines = (): number => sluice!.stdout().split('\n').filter((l) => l.includes('"msg":"request completed"')).length;
+    expect(await ask()).toBe(200);
+    await waitFor(() => accessLines() === 1);
+    expect(await ask()).toBe(200);
+    sluice.child.kill('SIGTERM');
+    expect(await sluice.exited).toBe(0);
+    expect(accessLines()).toBe(2);
+  });
+
   it('SIGTERM ends a stream that outlives shutdown_grace_ms with the error event + [DONE], then exits 0', async () => {
     upstream = await slowUpstream(1000, 50);
     sluice = await startSluice(`server: {shutdown_grace_ms: 300}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream.url}"}\n`);
