@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { resolveModel } from './routing/route.js';
 import { stdoutDestination } from './observability/log.js';
+import { resolveModel } from './routing/route.js';
 import { buildApp } from './server/app.js';
 
 function configPathFrom(values: { config?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
