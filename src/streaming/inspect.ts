@@ -251,9 +251,7 @@ const DELTA_KEY = '"delta":';
 function isBareRoleChunk(text: string): boolean {
   const at = text.indexOf(DELTA_KEY);
   if (at < 0 || text.indexOf(DELTA_KEY, at + DELTA_KEY.length) >= 0) return false;
-  let bare = false;
-  for (let i = 0; i < BARE_ROLE_DELTAS.length && !bare; i++) bare = text.startsWith(BARE_ROLE_DELTAS[i] as string, at);
-  return bare && !mayHaveUsageOrFinish(text);
+  return BARE_ROLE_DELTAS.some((delta) => text.startsWith(delta, at)) && !mayHaveUsageOrFinish(text);
 }
 
 /** A chunk that carries something a client waits for: text, tool calls, reasoning, a finish, usage. */
