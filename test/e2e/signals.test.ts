@@ -35,6 +35,11 @@ function streamRequest(url: string, model: string): Promise<string> {
   return fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'x' }] }) }).then(bodyText);
 }
 
+/** A non-stream request's status. */
+function completionStatus(url: string, model: string): Promise<number> {
+  return fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'x' }] }) }).then((r) => r.status);
+}
+
 describe('signals', () => {
   it('SIGTERM lets an open stream complete, then exits 0', async () => {
     upstream = await slowUpstream(6, 100);
@@ -52,12 +57,10 @@ describe('signals', () => {
   it('writes the access lines it batches: on their own within a moment, and at once on SIGTERM', async () => {
     upstream = await slowUpstream(1, 1);
     sluice = await startSluice(`providers:\n  - {name: up, type: openai, base_url: "${upstream.url}"}\n`);
-    const ask = (): Promise<number> =>
-      fetch(`${sluice!.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'up/m', messages: [{ role: 'user', content: 'x' }] }) }).then((r) => r.status);
     const accessLines = (): number => sluice!.stdout().split('\n').filter((l) => l.includes('"msg":"request completed"')).length;
-    expect(await ask()).toBe(200);
+    expect(await completionStatus(sluice.url, 'up/m')).toBe(200);
     await waitFor(() => accessLines() === 1);
-    expect(await ask()).toBe(200);
+    expect(await completionStatus(sluice.url, 'up/m')).toBe(200);
     sluice.child.kill('SIGTERM');
     expect(await sluice.exited).toBe(0);
     expect(accessLines()).toBe(2);
@@ -92,8 +95,7 @@ describe('signals', () => {
 
   it('SIGHUP with a broken config keeps the old routing; with a good one applies the new', async () => {
     upstream = await slowUpstream(1, 1);
-    const ask = (model: string): Promise<number> =>
-      fetch(`${sluice!.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'x' }] }) }).then((r) => r.status);
+    const ask = (model: string): Promise<number> => completionStatus(sluice!.url, model);
     sluice = await startSluice(`providers:\n  - {name: up, type: openai, base_url: "${upstream.url}", models: [m]}\n`);
     expect(await ask('up/m')).toBe(200);
     expect(await ask('fast')).toBe(404);
