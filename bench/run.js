@@ -138,6 +138,9 @@ async function interleaved(targets, pools, slice, combine) {
   return Object.fromEntries(targets.map((t) => [t.name, combine(parts.get(t.name))]));
 }
 
+/** The sum of one field over a target's slices. */
+const total = (parts, key) => parts.reduce((sum, p) => sum + p[key], 0);
+
 async function scenarioTtft(targets, pools) {
   for (const t of targets) await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 5 }), requests: 20, concurrency: 1 });
   const slice = async (target, pool) => {
@@ -168,9 +171,8 @@ async function scenarioThroughput(targets, pools, mockPid) {
     return { chunks: results.reduce((sum, r) => sum + r.chunks, 0), wallMs, cpu, load: loadCpuSeconds(mockPid) - loadBefore };
   };
   return interleaved(targets, pools, slice, (parts) => {
-    const total = (key) => parts.reduce((sum, p) => sum + p[key], 0);
-    const chunks = total('chunks');
-    return { chunksPerSec: chunks / (total('wallMs') / 1000), cpuPer10k: (total('cpu') / chunks) * 10_000, loadCpuPer10k: (total('load') / chunks) * 10_000 };
+    const chunks = total(parts, 'chunks');
+    return { chunksPerSec: chunks / (total(parts, 'wallMs') / 1000), cpuPer10k: (total(parts, 'cpu') / chunks) * 10_000, loadCpuPer10k: (total(parts, 'load') / chunks) * 10_000 };
   });
 }
 
@@ -212,7 +214,7 @@ async function scenarioJson(targets, pools) {
     check(`non-stream ${target.name}`, results);
     return { requests: results.length, wallMs };
   };
-  return interleaved(targets, pools, slice, (parts) => ({ rps: parts.reduce((sum, p) => sum + p.requests, 0) / (parts.reduce((sum, p) => sum + p.wallMs, 0) / 1000) }));
+  return interleaved(targets, pools, slice, (parts) => ({ rps: total(parts, 'requests') / (total(parts, 'wallMs') / 1000) }));
 }
 
 /** The upstream's own share: the mock's 200-chunk answer as SSE and as JSON, read raw by the client. */
