@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
 import { closeState, createState, type Gateway } from './state.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import type { ClientIdentity } from './auth.js';
-import { handleChatCompletion } from '../fronts/chat/handler.js';
+import type { Front } from '../fronts/front.js';
+import { fronts } from '../fronts/index.js';
+import { openaiClientKey, openaiErrorReply } from '../fronts/openai.js';
+import { AccessLog } from '../observability/access.js';
+import { serveFront } from './exchange.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { listModels } from './models.js';
-import { handleResponses } from '../fronts/responses/handler.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,13 +57,21 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
   });
+  const metrics = new Metrics();
   const gateway: Gateway = {
     state: createState(config),
     log: app.log,
-    accessLog: app.log.child({}, { redact: [] }),
+    // The same destination without redaction: an access line carries only fields Sluice sets.
+    access: new AccessLog(app.log.child({}, { redact: [] }), metrics),
     sseAutodetectWarned: new Set(),
     inflight: new Set(),
-    metrics: new Metrics(),
+    metrics,
+  };
+  const frontByPath = new Map(fronts.flatMap((front) => front.paths.map((path) => [path, front] as const)));
+  /** The front whose route this request is on, if any. */
+  const frontOf = (request: FastifyRequest): Front | undefined => {
+    const url = request.routeOptions.url;
+    return url === undefined ? undefined : frontByPath.get(url);
   };
 
   app.decorateRequest('client', undefined);
@@ -79,18 +90,19 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check(request.headers);
+    if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check((frontOf(request)?.clientKey ?? openaiClientKey)(request.headers));
   });
 
   app.setErrorHandler(async (err, request, reply) => {
     const error = fromFastifyError(err as Parameters<typeof fromFastifyError>[0], bodyLimitMb);
     if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: error.code, url: request.url }, 'request rejected');
-    return sendError(reply, error);
+    // On a front's path, in that front's shape (fastify's errors, a failed client-key check).
+    return sendError(reply, (frontOf(request)?.errorReply ?? openaiErrorReply)(error));
   });
 
   app.setNotFoundHandler(async (request, reply) =>
-    sendError(reply, new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' })),
+    sendError(reply, openaiErrorReply(new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' }))),
   );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -101,16 +113,16 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.get('/v1/models', async () => ({ object: 'list', data: await listModels(gateway.state, app.log) }));
 
-  app.post('/v1/chat/completions', async (request, reply) => {
-    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-    await handleChatCompletion(gateway, request, reply);
-  });
+  for (const front of fronts) {
+    for (const path of front.paths) {
+      app.post(path, async (request, reply) => {
+        if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+        await serveFront(gateway, front, request, reply);
+      });
+    }
+  }
 
   const metricsServers: Server[] = [];
-  app.post('/v1/responses', async (request, reply) => {
-    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-    await handleResponses(gateway, request, reply);
-  });
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);

@@ -18,7 +18,7 @@ async function serveOnce(idle: boolean): Promise<{ corkedAfterFirstWrite: number
     writer.write('data: {"n":1}\n\n');
     corkedAfterFirstWrite = res.socket?.writableCorked ?? -1;
     writer.write('data: {"n":2}\n\n');
-    writer.end();
+    writer.end('data: [DONE]\n\n');
   });
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

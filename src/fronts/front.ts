@@ -1,0 +1,104 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { SluiceError } from '../core/errors.js';
+import type { SseEvent } from '../core/events.js';
+import type { ChunkSink, UsageTally } from '../core/sink.js';
+import type { ChatCompletion, ChatRequest, Usage } from '../core/types.js';
+import type { SseWriter } from '../streaming/sse-writer.js';
+
+/**
+ * The Front contract. A front is one inbound API (chat completions, Responses, Anthropic Messages):
+ * it owns everything that is that API's own (its routes, request shape, client-key header, error
+ * shape, stream events and JSON body) and nothing else. The server serves every front in
+ * `fronts/index.ts` the same way (server/exchange.ts):
+ *
+ *   front.parse(body, headers) -> FrontRequest { chat, ... }        400 in the front's shape if bad
+ *   route + attempts + adapter run `chat` (pipeline.ts)               the same for every front
+ *   stream:     request.sink(writer, tally) turns canonical events into the front's SSE
+ *   non-stream: request.complete(result) turns the chat.completion into the front's JSON
+ *   an error:   front.errorReply before the sink commits, front.errorEvent (via sink.fail) after
+ *
+ * With `native`, a request whose every target speaks the front's protocol itself (an adapter's
+ * `nativePath`) skips translation: the client's body goes upstream with `model` and `stream` set,
+ * and the upstream's bytes come back untouched (pipeline-native.ts).
+ *
+ * Adding a front: a folder `fronts/<name>/` exporting a `Front`, plus one line in `fronts/index.ts`.
+ */
+export interface Front {
+  /** A short name for logs: `chat`, `responses`, `messages`. */
+  readonly name: string;
+  /** The POST route paths it serves, e.g. `/v1/chat/completions`. */
+  readonly paths: readonly string[];
+  /**
+   * The client key presented in this API's own way (undefined when none was sent); the server
+   * checks it against `server.api_keys` before anything else runs.
+   */
+  clientKey(headers: IncomingHttpHeaders): string | undefined;
+  /**
+   * Parses and validates one request (fastify has parsed the JSON; `body` is anything). Throws a
+   * SluiceError (400, `param` naming the field) for a bad one.
+   */
+  parse(body: unknown, headers: IncomingHttpHeaders): FrontRequest;
+  /**
+   * An error before the first byte, as this API writes it: status, headers (the error's own,
+   * Retry-After say, included) and JSON body. Also used for fastify's own errors on this front's
+   * paths (bad JSON, empty body, body too large) and a failed client-key check.
+   */
+  errorReply(error: SluiceError): ErrorReply;
+  /**
+   * The in-stream error event (SSE text, the stream's last write) for a failure after the first
+   * byte, when the status can no longer change. Its sinks end with it, and so does a native stream.
+   */
+  errorEvent(error: SluiceError): string;
+  /** Native passthrough, for fronts whose protocol some providers serve themselves. */
+  readonly native?: NativeProtocol;
+}
+
+/** One parsed request: the canonical request to run, and what the front keeps to answer it. */
+export interface FrontRequest {
+  /** What the pipeline runs, for every provider. `stream` says which of sink/complete is used. */
+  readonly chat: ChatRequest;
+  /** The sink for a stream client: canonical events -> this API's SSE, written through `writer`. */
+  sink(writer: SseWriter, tally: UsageTally): ChunkSink;
+  /**
+   * The JSON body for a non-stream client. `upstreamText`, when set, is the upstream's own body
+   * for `completion` (the adapter took it unchanged): a front that sends the completion as is can
+   * send that text and skip a serialisation.
+   */
+  complete(completion: ChatCompletion, upstreamText: string | undefined): string;
+}
+
+export interface ErrorReply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * A protocol that providers may serve natively (declared per provider by `Adapter.nativePath`).
+ * The passthrough only reads usage on the side, for the access log and metrics.
+ */
+export interface NativeProtocol {
+  /** The name adapters answer to in `nativePath(protocol, provider)`: `responses`, `messages`. */
+  readonly protocol: string;
+  /** Usage (in chat terms) from the upstream's whole JSON body, parsed. */
+  responseUsage(body: unknown): Usage | undefined;
+  /**
+   * Usage from one upstream SSE event of a native stream, given what earlier events gave (some
+   * protocols split it over two events). Called only for events whose data mentions `"usage"`.
+   */
+  eventUsage(event: SseEvent, previous: Usage | undefined): Usage | undefined;
+}
+
+/** `Authorization: Bearer <key>`'s key. */
+export function bearerKey(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers.authorization;
+  if (value === undefined) return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(value.trim());
+  return match?.[1]?.trim();
+}
+
+/** A key sent in a header of its own (`x-api-key`): its first value. */
+export function headerKey(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
