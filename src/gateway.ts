@@ -92,13 +92,13 @@ export interface RequestContext {
   traceparent: string | undefined;
 }
 
-export function createState(config: Config, createClient: (provider: ProviderConfig) => UpstreamClient, adapterFor: (provider: ProviderConfig) => Adapter): GatewayState {
+export function createState(config: Config, createClient: (provider: ProviderConfig, egress: Config['egress']) => UpstreamClient, adapterFor: (provider: ProviderConfig) => Adapter): GatewayState {
   const providers = new Map<string, ProviderRuntime>();
   for (const provider of config.providers) {
     providers.set(provider.name, {
       config: provider,
       adapter: adapterFor(provider),
-      client: createClient(provider),
+      client: createClient(provider, config.egress),
       keys: new KeyPool(provider),
       breaker: new CircuitBreaker(provider.circuit_breaker),
       active: 0,

@@ -1,4 +1,4 @@
-import type { ProviderConfig } from '../config/schema.js';
+import type { EgressConfig, ProviderConfig } from '../config/schema.js';
 import { UndiciClient, type UpstreamClient } from '../upstream/client.js';
 import { MockUpstream } from '../upstream/mock-upstream.js';
 import type { Adapter } from './adapter.js';
@@ -22,6 +22,6 @@ export function adapterFor(provider: ProviderConfig): Adapter {
   }
 }
 
-export function clientFor(provider: ProviderConfig): UpstreamClient {
-  return provider.type === 'mock' ? new MockUpstream(provider) : new UndiciClient(provider);
+export function clientFor(provider: ProviderConfig, egress: EgressConfig): UpstreamClient {
+  return provider.type === 'mock' ? new MockUpstream(provider) : new UndiciClient(provider, egress);
 }
