@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { EnvHttpProxyAgent, ProxyAgent, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { EgressConfig, ProviderConfig } from '../config/schema.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 
 /** The undici pool settings every connection of a provider gets, proxied or not. */
 export interface PoolSettings {
