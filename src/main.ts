@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { FastifyBaseLogger } from 'fastify';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
@@ -118,6 +119,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     await sluice.listenMetrics(config.server.host, config.server.metrics_port);
     log.info({ port: config.server.metrics_port }, 'metrics served on their own port');
   }
-  log.info({ providers: config.providers.map((p) => `${p.name} (${p.type})`) }, 'sluice is serving');
+  // The port actually bound (PORT=0 picks a free one): tests and scripts read it from this line.
+  const { port } = sluice.app.server.address() as AddressInfo;
+  log.info({ providers: config.providers.map((p) => `${p.name} (${p.type})`), host: config.server.host, port }, 'sluice is serving');
   destination.flush();
 }

@@ -12,6 +12,16 @@ export interface SluiceProcess {
   writeConfig(yaml: string): void;
 }
 
+/** The port a sluice process bound, from its 'sluice is serving' log line; undefined until that line is out. */
+export function servingPort(output: string): number | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.includes('"sluice is serving"')) continue;
+    const port = (JSON.parse(line) as { port?: unknown }).port;
+    if (typeof port === 'number') return port;
+  }
+  return undefined;
+}
+
 /**
  * The real `sluice` command (dist/cli.js) on a free port, from a YAML config written to a temp file;
  * `env` is added to its otherwise minimal environment (the test process's own stays untouched).
@@ -20,9 +30,9 @@ export async function startSluice(yaml: string, env: NodeJS.ProcessEnv = {}): Pr
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const configPath = join(dir, 'sluice.yaml');
   writeFileSync(configPath, yaml);
-  const port = 20000 + Math.floor(Math.random() * 20000);
   const child = spawn(process.execPath, ['dist/cli.js', '--config', configPath], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    // Port 0: the system picks a free port, and the child says which in its start-up line.
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -30,7 +40,8 @@ export async function startSluice(yaml: string, env: NodeJS.ProcessEnv = {}): Pr
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const until = Date.now() + 10_000;
-  while (!out.includes('sluice is serving')) {
+  let port: number | undefined;
+  while ((port = servingPort(out)) === undefined) {
     if (Date.now() > until || child.exitCode !== null) throw new Error(`sluice did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 20));
   }
