@@ -35,11 +35,11 @@ export function messageUsage(usage: Usage): JsonRecord {
  * (vLLM's `stop_reason` on the choice) gives `stop_sequence`; otherwise a stop is `end_turn`, as
  * chat completions do not say whether a stop sequence or the model ended the turn.
  */
-export function stopOf(finishReason: string | null, matched: unknown, stopSequences: readonly string[], hasToolUse: boolean): { stop_reason: StopReason; stop_sequence: string | null } {
-  if (finishReason === 'stop' && typeof matched === 'string' && stopSequences.includes(matched)) return { stop_reason: 'stop_sequence', stop_sequence: matched };
+export function stopOf(finishReason: string | null, matched: unknown, stopSequences: readonly string[], hasToolUse: boolean): { stop_reason: StopReason; stop_sequence: string | null; stop_details: null } {
+  if (finishReason === 'stop' && typeof matched === 'string' && stopSequences.includes(matched)) return { stop_reason: 'stop_sequence', stop_sequence: matched, stop_details: null };
   // An upstream that called tools but gave no finish_reason (or `stop`) still asked for tool results.
-  if (hasToolUse && (finishReason === null || finishReason === 'stop')) return { stop_reason: 'tool_use', stop_sequence: null };
-  return { stop_reason: stopReasonOf(finishReason), stop_sequence: null };
+  if (hasToolUse && (finishReason === null || finishReason === 'stop')) return { stop_reason: 'tool_use', stop_sequence: null, stop_details: null };
+  return { stop_reason: stopReasonOf(finishReason), stop_sequence: null, stop_details: null };
 }
 
 /** A tool call's arguments as the `input` object Anthropic sends (`{}` when empty or not an object). */
@@ -80,8 +80,7 @@ export function completionToMessage(completion: ChatCompletion, options: AnswerO
     role: 'assistant',
     model: options.model,
     content,
-    stop_reason: stop.stop_reason,
-    stop_sequence: stop.stop_sequence,
+    ...stop,
     usage: messageUsage(completion.usage ?? options.estimate(chars)),
   };
 }

@@ -115,7 +115,7 @@ export class MessagesSink implements ChunkSink {
     this.started = true;
     this.openResponse();
     const usage = messageUsage(this.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
-    const message = { id: this.id, type: 'message', role: 'assistant', model: this.options.model, content: [], stop_reason: null, stop_sequence: null, usage };
+    const message = { id: this.id, type: 'message', role: 'assistant', model: this.options.model, content: [], stop_reason: null, stop_sequence: null, stop_details: null, usage };
     return anthropicEvent('message_start', { message });
   }
 

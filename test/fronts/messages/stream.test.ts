@@ -81,7 +81,7 @@ describe('Messages stream sink', () => {
     expect(events[2]?.data).toEqual({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } });
     expect(events[5]?.data).toEqual({
       type: 'message_delta',
-      delta: { stop_reason: 'end_turn', stop_sequence: null },
+      delta: { stop_reason: 'end_turn', stop_sequence: null, stop_details: null },
       usage: { input_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 20, output_tokens: 12 },
     });
     expect(message.content).toEqual([{ type: 'text', text: 'Hello' }]);
