@@ -2,17 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { SluiceError } from '../errors.js';
-import { closeState, createState, type Gateway } from '../gateway.js';
+import { SluiceError } from '../core/errors.js';
+import { closeState, createState, type Gateway } from './state.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
-import { adapterFor, clientFor } from '../providers/index.js';
 import type { ClientIdentity } from './auth.js';
-import { handleChatCompletion } from './chat-completions.js';
+import { handleChatCompletion } from '../fronts/chat/handler.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { listModels } from './models.js';
-import { handleResponses } from './responses.js';
-import { handleCountTokens, handleMessages } from './messages.js';
+import { handleResponses } from '../fronts/responses/handler.js';
+import { handleCountTokens, handleMessages } from '../fronts/messages/handler.js';
 import { anthropicErrorReply } from '../fronts/messages/errors.js';
 
 declare module 'fastify' {
@@ -63,7 +62,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     },
   });
   const gateway: Gateway = {
-    state: createState(config, clientFor, adapterFor),
+    state: createState(config),
     log: app.log,
     accessLog: app.log.child({}, { redact: [] }),
     sseAutodetectWarned: new Set(),
@@ -157,7 +156,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     gateway,
     reload(next: Config): void {
       const previous = gateway.state;
-      gateway.state = createState(next, clientFor, adapterFor);
+      gateway.state = createState(next);
       void closeState(previous);
     },
     listenMetrics(host: string, port: number): Promise<Server> {

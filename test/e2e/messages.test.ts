@@ -449,7 +449,7 @@ describe('Messages front: errors, auth, count_tokens', () => {
   it('auth: x-api-key or Bearer; a wrong key 401, a model outside the key\'s list 403, an unknown model 404', async () => {
     const ok = await fetch(`${gateway.url}/v1/messages`, { method: 'POST', headers: { authorization: 'Bearer client-key', 'content-type': 'application/json' }, body: JSON.stringify({ model: models.openai, max_tokens: 10, messages: [{ role: 'user', content: 'text' }] }) });
     expect(ok.status).toBe(200);
-    const cases: Array<[() => Promise<unknown>, typeof Anthropic.APIError, string]> = [
+    const cases: Array<[() => Promise<unknown>, abstract new (...args: never[]) => Error, string]> = [
       [() => client('wrong').messages.create({ model: models.openai as string, max_tokens: 10, messages: [{ role: 'user', content: 'text' }] }), Anthropic.AuthenticationError, 'authentication_error'],
       [() => client('team-key').messages.create({ model: models.gemini as string, max_tokens: 10, messages: [{ role: 'user', content: 'text' }] }), Anthropic.PermissionDeniedError, 'permission_error'],
       [() => client().messages.create({ model: 'nope/nothing', max_tokens: 10, messages: [{ role: 'user', content: 'text' }] }), Anthropic.NotFoundError, 'not_found_error'],
@@ -476,7 +476,7 @@ describe('Messages front: errors, auth, count_tokens', () => {
     expect(forwarded.body).toEqual({ model: 'claude-sonnet-4-5', ...params });
     expect(forwarded.headers['x-api-key']).toBe('sk-ant');
     const estimate = await client().messages.countTokens({ model: models.openai as string, ...params });
-    expect(estimate).toEqual({ input_tokens: Math.ceil(('Be brief.'.length + params.messages[0].content.length) / 4) });
+    expect(estimate).toEqual({ input_tokens: Math.ceil(('Be brief.'.length + (params.messages[0]?.content.length ?? 0)) / 4) });
   });
 
   it('access log and metrics: api and provider recorded, usage from the upstream', async () => {

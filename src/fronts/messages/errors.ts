@@ -1,5 +1,5 @@
 import { errorTypeForStatus, isAnthropicErrorType, ANTHROPIC_ERRORS, type AnthropicErrorBody } from '../../core/anthropic-wire.js';
-import type { SluiceError } from '../../errors.js';
+import type { SluiceError } from '../../core/errors.js';
 
 /** How an error leaves the Messages front before the first byte: Anthropic's status, body and headers. */
 export interface AnthropicErrorReply {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { anthropicUsage, stopReasonOf, type StopReason } from '../../core/anthropic-wire.js';
-import { tryParseJson, isJsonObject } from '../../json.js';
-import type { ChatCompletion, Usage } from '../../streaming/types.js';
+import { tryParseJson, isJsonObject } from '../../core/json.js';
+import type { ChatCompletion, Usage } from '../../core/types.js';
 
 export type JsonRecord = Record<string, unknown>;
 

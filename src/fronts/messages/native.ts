@@ -1,13 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { openaiUsage, type AnthropicUsage } from '../../core/anthropic-wire.js';
-import { SluiceError, truncated } from '../../errors.js';
-import type { RequestContext } from '../../gateway.js';
-import { isJsonObject, tryParseJson } from '../../json.js';
-import { joinUrl } from '../../providers/openai.js';
+import { asSluiceError, SluiceError, truncated } from '../../core/errors.js';
+import type { RequestContext } from '../../server/state.js';
+import { isJsonObject, tryParseJson } from '../../core/json.js';
+import { joinUrl } from '../../core/url.js';
 import { withSseHeaders, writeOrWait } from '../../streaming/sse-writer.js';
-import { nextBytes, type UpstreamResponse } from '../../upstream/client.js';
-import { asSluiceError, readText, runTargets, sendRequest, type Attempt } from '../../upstream/attempt.js';
+import { nextBytes } from '../../core/body.js';
+import type { UpstreamResponse } from '../../upstream/client.js';
+import { readText, runTargets, sendRequest, type Attempt } from '../../upstream/attempt.js';
 import { anthropicEvent } from './stream.js';
 import { errorBody } from './errors.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { SluiceError } from '../../errors.js';
-import type { ChatMessage, ChatRequest, ToolCall } from '../../streaming/types.js';
+import { SluiceError } from '../../core/errors.js';
+import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
 
 /**
  * Fields of a Messages request that Sluice accepts and drops when it translates for a non-Anthropic

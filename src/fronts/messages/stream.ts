@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import { SluiceError, upstreamInvalid } from '../../errors.js';
-import type { ChunkSink } from '../../pipeline.js';
-import type { ChunkEvent } from '../../providers/adapter.js';
+import { SluiceError, upstreamInvalid } from '../../core/errors.js';
+import type { ChunkSink } from '../../core/sink.js';
+import type { ChunkEvent } from '../../core/events.js';
 import { chunkValue } from '../../streaming/inspect.js';
 import { withSseHeaders, writeOrWait } from '../../streaming/sse-writer.js';
-import type { ChunkChoice, Usage } from '../../streaming/types.js';
+import type { ChunkChoice, Usage } from '../../core/types.js';
 import { errorBody } from './errors.js';
 import { messageId, messageUsage, stopOf, toolUseId, type AnswerOptions, type JsonRecord } from './message.js';
 

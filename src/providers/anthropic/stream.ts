@@ -1,7 +1,7 @@
-import { isJsonObject, tryParseJson } from '../../json.js';
-import type { SseEvent, StreamEvent } from '../adapter.js';
-import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../streaming/types.js';
-import { upstreamInvalid } from '../../errors.js';
+import { isJsonObject, tryParseJson } from '../../core/json.js';
+import type { SseEvent, StreamEvent } from '../../core/events.js';
+import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../core/types.js';
+import { upstreamInvalid } from '../../core/errors.js';
 import { finishReasonOf, openaiUsage, type AnthropicUsage } from '../../core/anthropic-wire.js';
 import { streamError } from './mapping.js';
 

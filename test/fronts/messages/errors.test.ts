@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { badRequest, SluiceError, upstreamTimeout, upstreamUnreachable } from '../../../src/errors.js';
+import { badRequest, SluiceError, upstreamTimeout, upstreamUnreachable } from '../../../src/core/errors.js';
 import { anthropicErrorReply } from '../../../src/fronts/messages/errors.js';
 import { parseAnthropicError } from '../../../src/providers/anthropic/mapping.js';
 import { upstreamStatusError } from '../../../src/providers/upstream-error.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseMessagesRequest } from '../../../src/fronts/messages/request.js';
-import { SluiceError } from '../../../src/errors.js';
+import { SluiceError } from '../../../src/core/errors.js';
 
 const base = { model: 'claude-sonnet-4-5', max_tokens: 100 };
 

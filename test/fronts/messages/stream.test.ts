@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { upstreamErrorEvent, upstreamTimeout } from '../../../src/errors.js';
+import { upstreamErrorEvent, upstreamTimeout } from '../../../src/core/errors.js';
 import { completionToMessage, type AnswerOptions } from '../../../src/fronts/messages/message.js';
 import { MessagesSink } from '../../../src/fronts/messages/stream.js';
 import { Aggregator } from '../../../src/streaming/aggregate.js';
-import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../../src/streaming/types.js';
+import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../../src/core/types.js';
 import { parseEvents, validateSequence } from './sequence.js';
 
 /** Just enough of a ServerResponse to capture what the sink writes. */

@@ -1,15 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Gateway, RequestContext } from '../gateway.js';
-import { estimateUsage, completionChars } from '../observability/usage.js';
-import { completeForClient, streamInto } from '../pipeline.js';
-import { estimateInputTokens } from '../fronts/messages/count-tokens.js';
-import { anthropicErrorReply } from '../fronts/messages/errors.js';
-import { completionToMessage, type AnswerOptions } from '../fronts/messages/message.js';
-import { isNative, nativeComplete, nativeStream, type NativeForward } from '../fronts/messages/native.js';
-import { parseMessagesRequest, type ParsedMessages } from '../fronts/messages/request.js';
-import { MessagesSink } from '../fronts/messages/stream.js';
-import type { ChatRequest } from '../streaming/types.js';
-import { RawJson, runExchange } from './exchange.js';
+import type { Gateway, RequestContext } from '../../server/state.js';
+import { estimateUsage, completionChars } from '../../observability/usage.js';
+import { completeForClient, streamInto } from '../../pipeline.js';
+import { estimateInputTokens } from './count-tokens.js';
+import { anthropicErrorReply } from './errors.js';
+import { completionToMessage, type AnswerOptions } from './message.js';
+import { isNative, nativeComplete, nativeStream, type NativeForward } from './native.js';
+import { parseMessagesRequest, type ParsedMessages } from './request.js';
+import { MessagesSink } from './stream.js';
+import type { ChatRequest } from '../../core/types.js';
+import { RawJson, runExchange } from '../../server/exchange.js';
 
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
