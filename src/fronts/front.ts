@@ -28,16 +28,18 @@ export interface Front {
   readonly name: string;
   /** The POST route paths it serves, e.g. `/v1/chat/completions`. */
   readonly paths: readonly string[];
+  /** Unknown endpoints under this path prefix answer 404 in this front's shape (OpenAI's elsewhere). */
+  readonly prefix?: string;
   /**
    * The client key presented in this API's own way (undefined when none was sent); the server
    * checks it against `server.api_keys` before anything else runs.
    */
   clientKey(headers: IncomingHttpHeaders): string | undefined;
   /**
-   * Parses and validates one request (fastify has parsed the JSON; `body` is anything). Throws a
-   * SluiceError (400, `param` naming the field) for a bad one.
+   * Parses and validates one request (fastify has parsed the JSON; `body` is anything; `url` is
+   * the path with its query string). Throws a SluiceError (400) naming the field for a bad one.
    */
-  parse(body: unknown, headers: IncomingHttpHeaders): FrontRequest;
+  parse(body: unknown, headers: IncomingHttpHeaders, url: string): FrontRequest;
   /**
    * An error before the first byte, as this API writes it: status, headers (the error's own,
    * Retry-After say, included) and JSON body. Also used for fastify's own errors on this front's
@@ -65,6 +67,28 @@ export interface FrontRequest {
    * send that text and skip a serialisation.
    */
   complete(completion: ChatCompletion, upstreamText: string | undefined): string;
+  /**
+   * Set when the body is valid for this API but `chat` cannot carry it (a feature only the
+   * native protocol has): a route that is not native fails with it before any upstream call.
+   */
+  readonly untranslatable?: SluiceError;
+  /**
+   * An answer made here, without an upstream, when the route is not native (count_tokens' estimate):
+   * the JSON body and the usage to log. Non-stream only.
+   */
+  local?(): { body: string; usage: Usage };
+  /** What a native passthrough sends (required when the front declares `native`). */
+  readonly native?: NativeRequest;
+}
+
+/** The client's request as a native upstream gets it. */
+export interface NativeRequest {
+  /** The body for one attempt: the client's, with the upstream's model name. */
+  body(upstreamModel: string): string;
+  /** Client headers passed on (`anthropic-beta`, say), over the provider's own (never its key). */
+  readonly headers?: Record<string, string>;
+  /** The client's query string, with its `?`, or ''. */
+  readonly query?: string;
 }
 
 export interface ErrorReply {
@@ -75,18 +99,27 @@ export interface ErrorReply {
 
 /**
  * A protocol that providers may serve natively (declared per provider by `Adapter.nativePath`).
- * The passthrough only reads usage on the side, for the access log and metrics.
+ * The passthrough forwards bytes; it only reads, on the side, what the access log needs.
  */
 export interface NativeProtocol {
   /** The name adapters answer to in `nativePath(protocol, provider)`: `responses`, `messages`. */
   readonly protocol: string;
-  /** Usage (in chat terms) from the upstream's whole JSON body, parsed. */
+  /** Usage (in chat terms) from the upstream's whole JSON body, parsed (undefined if not JSON). */
   responseUsage(body: unknown): Usage | undefined;
-  /**
-   * Usage from one upstream SSE event of a native stream, given what earlier events gave (some
-   * protocols split it over two events). Called only for events whose data mentions `"usage"`.
-   */
-  eventUsage(event: SseEvent, previous: Usage | undefined): Usage | undefined;
+  /** A reader for one native stream's events (non-stream-only protocols leave it out). */
+  streamReader?(): NativeStreamReader;
+}
+
+/** Reads one native stream's events on the side, as they pass through untouched. */
+export interface NativeStreamReader {
+  /** Every upstream event, in order: parse only what is needed (usage, the end, an error). */
+  event(event: SseEvent): void;
+  /** The usage seen so far, in chat terms. */
+  readonly usage: Usage | undefined;
+  /** Set when the upstream reported an error in the stream (it reaches the client as sent). */
+  readonly failed: boolean;
+  /** At the upstream's EOF: why the stream is incomplete, if it is (the client then gets the front's error event). */
+  end(provider: string): SluiceError | undefined;
 }
 
 /** `Authorization: Bearer <key>`'s key. */

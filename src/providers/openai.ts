@@ -33,8 +33,8 @@ export function streamErrorEvent(payload: unknown): StreamEvent {
   return { type: 'error', error: upstreamErrorEvent(fields.message, type, fields.code ?? null, 502, retryable) };
 }
 
-export function openaiHeaders(provider: ProviderConfig, apiKey: string | undefined): Record<string, string> {
-  return requestHeaders(provider, apiKey, 'authorization', 'Bearer ');
+export function openaiHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
+  return requestHeaders(provider, apiKey, 'authorization', 'Bearer ', undefined, passed);
 }
 
 /**

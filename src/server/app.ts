@@ -40,6 +40,13 @@ export interface App {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Whether `url` is `prefix` itself or below it (`/v1/messages`, `/v1/messages/x`, `/v1/messages?q`). */
+function isUnder(url: string, prefix: string): boolean {
+  if (!url.startsWith(prefix)) return false;
+  const next = url[prefix.length];
+  return next === undefined || next === '/' || next === '?';
+}
 /** After the grace period: how long the streams it ended get to write their last event. */
 const LAST_WRITES_MS = 100;
 
@@ -71,7 +78,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   /** The front whose route this request is on, if any. */
   const frontOf = (request: FastifyRequest): Front | undefined => {
     const url = request.routeOptions.url;
-    return url === undefined ? undefined : frontByPath.get(url);
+    if (url !== undefined) return frontByPath.get(url);
+    // No route: an unknown endpoint, in the shape of the front whose prefix it is under.
+    return fronts.find((front) => front.prefix !== undefined && isUnder(request.url, front.prefix));
   };
 
   app.decorateRequest('client', undefined);
@@ -102,7 +111,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   });
 
   app.setNotFoundHandler(async (request, reply) =>
-    sendError(reply, openaiErrorReply(new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' }))),
+    sendError(reply, (frontOf(request)?.errorReply ?? openaiErrorReply)(new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' }))),
   );
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -49,7 +49,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
   let parsed: FrontRequest | undefined;
   let sink: Committable | undefined;
   try {
-    parsed = front.parse(request.body, request.headers);
+    parsed = front.parse(request.body, request.headers, request.url);
     const chat = parsed.chat;
     record.model = chat.model;
     record.stream = chat.stream === true;
@@ -71,16 +71,21 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
       requestId: request.id,
       traceparent: typeof traceparent === 'string' ? traceparent : undefined,
     };
-    const native = front.native !== undefined && servesNatively(ctx, front.native.protocol) ? front.native : undefined;
-    // The client's body as validated: a native passthrough sends it on.
-    const body = request.body as Record<string, unknown>;
-    if (record.stream) {
+    const nativeRequest = parsed.native;
+    const native = front.native !== undefined && nativeRequest !== undefined && servesNatively(ctx, front.native.protocol) ? front.native : undefined;
+    if (native === undefined && parsed.untranslatable !== undefined) throw parsed.untranslatable;
+    const local = native === undefined ? parsed.local?.() : undefined;
+    if (local !== undefined) {
+      record.usage = local.usage;
+      record.ttftMs = Date.now() - startedAt;
+      await reply.code(200).headers(headers()).type('application/json').send(local.body);
+    } else if (record.stream) {
       reply.hijack();
       const writer = new SseWriter(res, headers, () => gateway.inflight.size <= 1);
-      if (native !== undefined) {
+      if (native !== undefined && nativeRequest !== undefined) {
         const nativeSink = new NativeSink(writer, front.errorEvent);
         sink = nativeSink;
-        await streamNative(ctx, native, body, nativeSink);
+        await streamNative(ctx, native, nativeRequest, nativeSink);
       } else {
         const chunkSink: ChunkSink = parsed.sink(writer, record);
         sink = chunkSink;
@@ -88,7 +93,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
       }
     } else {
       let text: string;
-      if (native !== undefined) text = await completeNative(ctx, native, body);
+      if (native !== undefined && nativeRequest !== undefined) text = await completeNative(ctx, native, nativeRequest);
       else {
         const { completion, upstreamText } = await completeForClient(ctx);
         if (completion.usage) record.usage = completion.usage;
@@ -128,8 +133,8 @@ export async function deliverError(front: Front, error: SluiceError, sink: Commi
   }
   const res = reply.raw;
   if (res.headersSent) return;
-  record.status = error.status;
   const out = front.errorReply(error);
+  record.status = out.status;
   if (reply.sent) sendRaw(res, out.status, { ...out.headers, ...headers() }, out.body);
   else await reply.headers(headers()).code(out.status).headers(out.headers).type('application/json').send(out.body);
 }

@@ -1,6 +1,7 @@
 import type { SseEvent } from '../../core/events.js';
 import { tryParseJson } from '../../core/json.js';
 import type { Usage } from '../../core/types.js';
+import type { NativeProtocol, NativeStreamReader } from '../front.js';
 
 /** Responses usage (input/output tokens) in the chat terms the logs and metrics use. */
 export function chatUsage(usage: unknown): Usage | undefined {
@@ -17,13 +18,26 @@ export function chatUsage(usage: unknown): Usage | undefined {
   };
 }
 
-/** A whole Response's usage. */
-export function responseUsage(body: unknown): Usage | undefined {
-  return chatUsage((body as { usage?: unknown } | null | undefined)?.usage);
+/** The final stream event (`response.completed` and the like) carries the response with its usage. */
+class ResponsesStreamReader implements NativeStreamReader {
+  usage: Usage | undefined;
+  readonly failed = false;
+
+  event(event: SseEvent): void {
+    if (!event.data.includes('"usage"')) return;
+    // A malformed event is the client's to see; Sluice only reads usage here.
+    const usage = chatUsage((tryParseJson(event.data) as { response?: { usage?: unknown } } | null | undefined)?.response?.usage);
+    if (usage !== undefined) this.usage = usage;
+  }
+
+  end(): undefined {
+    return undefined;
+  }
 }
 
-/** The final stream event (`response.completed` and the like) carries the response with its usage. */
-export function eventUsage(event: SseEvent, previous: Usage | undefined): Usage | undefined {
-  // A malformed event is the client's to see; Sluice only reads usage here.
-  return chatUsage((tryParseJson(event.data) as { response?: { usage?: unknown } } | null | undefined)?.response?.usage) ?? previous;
-}
+/** `responses: native` providers serve /responses themselves. */
+export const responsesNative: NativeProtocol = {
+  protocol: 'responses',
+  responseUsage: (body) => chatUsage((body as { usage?: unknown } | null | undefined)?.usage),
+  streamReader: () => new ResponsesStreamReader(),
+};

@@ -15,9 +15,9 @@ interface AnthropicMessage {
 
 const THINKING_BUDGET: Record<string, number> = { minimal: 1024, low: 1024, medium: 4096, high: 16384 };
 
-/** `x-api-key` and `anthropic-version`, as every Messages API request carries them. */
-export function anthropicHeaders(provider: ProviderConfig, apiKey: string | undefined): Record<string, string> {
-  return requestHeaders(provider, apiKey, 'x-api-key', '', { 'anthropic-version': provider.anthropic_version });
+/** `x-api-key` and `anthropic-version` (a native client's own version over the configured one), as every Messages API request carries them. */
+export function anthropicHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
+  return requestHeaders(provider, apiKey, 'x-api-key', '', { 'anthropic-version': provider.anthropic_version }, passed);
 }
 
 /** OpenAI chat request -> Anthropic Messages request. */

@@ -14,8 +14,8 @@ interface Content {
 
 const THINKING_BUDGET: Record<string, number> = { minimal: 512, low: 1024, medium: 8192, high: 24576 };
 
-export function geminiHeaders(provider: ProviderConfig, apiKey: string | undefined): Record<string, string> {
-  return requestHeaders(provider, apiKey, 'x-goog-api-key');
+export function geminiHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
+  return requestHeaders(provider, apiKey, 'x-goog-api-key', '', undefined, passed);
 }
 
 /** OpenAI chat request -> Gemini generateContent / streamGenerateContent?alt=sse. */
