@@ -182,7 +182,7 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
 
 /** A chat completions stream client: sink A. */
 export function streamToClient(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void> {
-  return streamInto(ctx, new ChatSseSink(new SseWriter(res, headers, () => ctx.gateway.inflight.size <= 1), ctx.request.stream_options?.include_usage === true, ctx.record));
+  return streamInto(ctx, new ChatSseSink(new SseWriter(res, headers), ctx.request.stream_options?.include_usage === true, ctx.record));
 }
 
 async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream> {
