@@ -8,6 +8,7 @@ import type { ChatRequest } from '../streaming/types.js';
 import { asSluiceError } from '../upstream/attempt.js';
 import { Cancellation } from '../upstream/cancellation.js';
 import { estimateUsage } from '../observability/usage.js';
+import { watchFlush } from '../streaming/sse-writer.js';
 import { checkModelAllowed } from './auth.js';
 import { sendError } from './error-reply.js';
 
@@ -82,7 +83,10 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     };
     if (record.stream) {
       reply.hijack();
+      const flushed = watchFlush(res);
       await handlers.stream(ctx, res, headers);
+      // `ok` only if the end (`[DONE]`) reached the socket, not merely was written.
+      if (!(await flushed())) throw clientAbort();
     } else {
       const result = await handlers.complete(ctx);
       record.ttftMs = Date.now() - startedAt;
