@@ -85,8 +85,9 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
       reply.hijack();
       const flushed = watchFlush(res);
       await handlers.stream(ctx, res, headers);
-      // `ok` only if the end (`[DONE]`) reached the socket, not merely was written.
-      if (!(await flushed())) throw clientAbort();
+      // `ok` only if the end (`[DONE]`) reached the socket, not merely was written. (A response
+      // neither ended nor destroyed would never settle; every stream handler ends its own.)
+      if ((res.writableEnded || res.destroyed) && !(await flushed())) throw clientAbort();
     } else {
       const result = await handlers.complete(ctx);
       record.ttftMs = Date.now() - startedAt;
