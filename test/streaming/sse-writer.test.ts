@@ -1,7 +1,7 @@
 import { createServer, type ServerResponse, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { truncated } from '../../src/errors.js';
+import { truncated } from '../../src/core/errors.js';
 import { SseWriter, watchFlush } from '../../src/streaming/sse-writer.js';
 import { rawPost } from '../helpers/raw-http.js';
 
