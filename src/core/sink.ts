@@ -14,6 +14,10 @@ export interface UsageTally {
   usage?: Usage;
   /** Generated characters seen, for estimating usage when the upstream gave none. */
   completionChars: number;
+  /** The model the upstream said answered (set where a chunk is parsed anyway; for tracing). */
+  responseModel?: string;
+  /** Finish reasons seen, by choice order of arrival (for tracing). */
+  finishReasons?: string[];
 }
 
 /**

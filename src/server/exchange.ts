@@ -9,7 +9,7 @@ import { completionChars } from '../observability/usage.js';
 import { completeForClient, streamInto } from '../pipeline.js';
 import { completeNative, NativeSink, servesNatively, streamNative } from '../pipeline-native.js';
 import { resolveModel } from '../routing/route.js';
-import { SseWriter } from '../streaming/sse-writer.js';
+import { SseWriter, watchFlush } from '../streaming/sse-writer.js';
 import { Cancellation } from '../upstream/cancellation.js';
 import { checkModelAllowed } from './auth.js';
 import type { Gateway, RequestContext } from './state.js';
@@ -81,7 +81,8 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
       await reply.code(200).headers(headers()).type('application/json').send(local.body);
     } else if (record.stream) {
       reply.hijack();
-      const writer = new SseWriter(res, headers, () => gateway.inflight.size <= 1);
+      const flushed = watchFlush(res);
+      const writer = new SseWriter(res, headers);
       if (native !== undefined && nativeRequest !== undefined) {
         const nativeSink = new NativeSink(writer, front.errorEvent);
         sink = nativeSink;
@@ -91,6 +92,9 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
         sink = chunkSink;
         await streamInto(ctx, chunkSink);
       }
+      // `ok` only if the stream's end reached the socket, not merely was written. (A response
+      // neither ended nor destroyed would never settle; every sink ends its own.)
+      if ((res.writableEnded || res.destroyed) && !(await flushed())) throw clientAbort();
     } else {
       let text: string;
       if (native !== undefined && nativeRequest !== undefined) text = await completeNative(ctx, native, nativeRequest);

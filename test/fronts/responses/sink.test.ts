@@ -18,8 +18,6 @@ class CapturedResponse {
     return this;
   }
   flushHeaders(): void {}
-  cork(): void {}
-  uncork(): void {}
   write(s: string): boolean {
     this.text += s;
     return true;
@@ -40,7 +38,7 @@ const request = responsesRequestSchema.parse({ model: 'm', input: 'x' });
 
 function run(deltas: Array<ChunkDelta | { finish: string } | { usage: true }>, fail = false): { events: ReturnType<typeof parseResponsesStream>; response: Record<string, unknown> } {
   const res = new CapturedResponse();
-  const sink = new ResponsesSink(new SseWriter(res as unknown as ServerResponse, () => ({}), () => false), request, { completionChars: 0 });
+  const sink = new ResponsesSink(new SseWriter(res as unknown as ServerResponse, () => ({})), request, { completionChars: 0 });
   for (const d of deltas) {
     const chunk =
       'usage' in d
