@@ -6,6 +6,7 @@ import { SluiceError } from '../core/errors.js';
 import { closeState, createState, type Gateway } from './state.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
+import { Tracing } from '../observability/tracing.js';
 import type { ClientIdentity } from './auth.js';
 import type { Front } from '../fronts/front.js';
 import { fronts } from '../fronts/index.js';
@@ -73,6 +74,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     sseAutodetectWarned: new Set(),
     inflight: new Set(),
     metrics,
+    tracing: Tracing.enabled(config.tracing) ? new Tracing(config.tracing, app.log) : undefined,
   };
   const frontByPath = new Map(fronts.flatMap((front) => front.paths.map((path) => [path, front] as const)));
   /** The front whose route this request is on, if any. */
@@ -135,6 +137,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
+    await gateway.tracing?.shutdown();
     await Promise.all(
       metricsServers.map(
         (server) =>

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ProviderConfig } from '../config/schema.js';
 import { asSluiceError, SluiceError, upstreamTimeout } from '../core/errors.js';
 import type { ChunkSink, Committable } from '../core/sink.js';
+import type { ChatCompletion } from '../core/types.js';
 import type { Front, FrontRequest } from '../fronts/front.js';
 import { newAccessRecord, type AccessRecord } from '../observability/access.js';
 import { completionChars } from '../observability/usage.js';
@@ -48,9 +49,12 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
   };
   let parsed: FrontRequest | undefined;
   let sink: Committable | undefined;
+  let failure: SluiceError | undefined;
+  const trace = gateway.tracing?.startRequest(record.api, request.method, request.headers, startedAt);
   try {
     parsed = front.parse(request.body, request.headers, request.url);
     const chat = parsed.chat;
+    trace?.requested(chat);
     record.model = chat.model;
     record.stream = chat.stream === true;
     checkModelAllowed(request.client, chat.model);
@@ -70,6 +74,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
       log: request.log,
       requestId: request.id,
       traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+      trace,
     };
     const nativeRequest = parsed.native;
     const native = front.native !== undefined && nativeRequest !== undefined && servesNatively(ctx, front.native.protocol) ? front.native : undefined;
@@ -102,6 +107,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
         const { completion, upstreamText } = await completeForClient(ctx);
         if (completion.usage) record.usage = completion.usage;
         else record.completionChars = completionChars(completion);
+        if (trace !== undefined) traceCompletion(ctx, completion);
         text = parsed.complete(completion, upstreamText);
       }
       record.ttftMs = Date.now() - startedAt;
@@ -109,6 +115,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
     }
   } catch (err) {
     const error = asSluiceError(err);
+    failure = error;
     if (error.code === 'SLUICE_ERR_INTERNAL') request.log.error({ err: error.cause ?? error }, 'internal error');
     await deliverError(front, error, sink, reply, headers, record);
   } finally {
@@ -116,7 +123,15 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
     res.off('close', onClose);
     gateway.inflight.delete(cancellation);
     gateway.access.finish(request.id, record, startedAt, parsed?.chat);
+    if (trace !== undefined) trace.end(record, record.provider === undefined ? undefined : state.providers.get(record.provider)?.config.type, failure);
   }
+}
+
+/** What a span says of a whole completion (only computed when tracing is on). */
+function traceCompletion(ctx: RequestContext, completion: ChatCompletion): void {
+  ctx.record.responseModel = completion.model;
+  ctx.record.finishReasons = completion.choices.flatMap((c) => (c.finish_reason ? [c.finish_reason] : []));
+  ctx.trace?.output(completion.choices.map((c) => c.message));
 }
 
 /**
