@@ -60,7 +60,7 @@ export function toChatChunk(chunk: TextCompletion): ChatCompletionChunk {
 export function toTextChunk(chunk: ChatCompletionChunk): TextCompletion {
   const choices = chunk.choices.map((c): TextCompletionChoice => {
     const { delta, logprobs, ...rest } = c;
-    return { ...rest, text: typeof delta?.content === 'string' ? delta.content : '', index: c.index, logprobs: logprobs ?? null, finish_reason: c.finish_reason };
+    return { text: typeof delta?.content === 'string' ? delta.content : '', index: c.index, logprobs: logprobs ?? null, finish_reason: c.finish_reason, ...rest };
   });
   return { ...chunk, object: 'text_completion', choices };
 }
@@ -70,7 +70,7 @@ export function toTextCompletion(completion: ChatCompletion): TextCompletion {
   const choices = completion.choices.map((c: CompletionChoice): TextCompletionChoice => {
     const { message, logprobs: _chatShaped, ...rest } = c;
     // Aggregated logprobs are in chat's shape, not the legacy one: none rather than a wrong one.
-    return { ...rest, text: message.content ?? '', index: c.index, logprobs: null, finish_reason: c.finish_reason };
+    return { text: message.content ?? '', index: c.index, logprobs: null, finish_reason: c.finish_reason, ...rest };
   });
   return { ...completion, object: 'text_completion', choices };
 }
