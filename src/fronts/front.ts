@@ -3,6 +3,7 @@ import type { SluiceError } from '../core/errors.js';
 import type { SseEvent } from '../core/events.js';
 import type { ChunkSink, UsageTally } from '../core/sink.js';
 import type { ChatCompletion, ChatRequest, Usage } from '../core/types.js';
+import type { RequestContext } from '../server/state.js';
 import type { SseWriter } from '../streaming/sse-writer.js';
 
 /**
@@ -79,6 +80,16 @@ export interface FrontRequest {
   local?(): { body: string; usage: Usage };
   /** What a native passthrough sends (required when the front declares `native`). */
   readonly native?: NativeRequest;
+  /**
+   * The request's context for the pipeline, when the front needs another view of it: fewer
+   * targets, or other adapters (legacy completions run over each provider's /completions adapter).
+   */
+  route?(ctx: RequestContext): RequestContext;
+  /**
+   * A non-stream answer the front makes itself through the attempt loop (runTargets), for an API
+   * that is not a chat completion at all (embeddings). Resolves to the JSON body.
+   */
+  answer?(ctx: RequestContext): Promise<string>;
 }
 
 /** The client's request as a native upstream gets it. */

@@ -7,7 +7,7 @@ import { joinUrl } from '../core/url.js';
 
 const DEFAULT_API_VERSION = '2024-10-21';
 
-function azureHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
+export function azureHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
   return requestHeaders(provider, apiKey, 'api-key', '', undefined, passed);
 }
 

@@ -14,7 +14,7 @@ import { openaiClientKey, openaiErrorReply } from '../fronts/openai.js';
 import { AccessLog } from '../observability/access.js';
 import { serveFront } from './exchange.js';
 import { fromFastifyError, sendError } from './error-reply.js';
-import { listModels } from './models.js';
+import { findModel, listModels } from './models.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -123,6 +123,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   }
 
   app.get('/v1/models', async () => ({ object: 'list', data: await listModels(gateway.state, app.log) }));
+  // Model ids hold slashes (`openai/gpt-4o`): the rest of the path is the id.
+  app.get('/v1/models/*', async (request) => findModel(gateway.state, (request.params as { '*': string })['*'], app.log));
+
 
   for (const front of fronts) {
     for (const path of front.paths) {

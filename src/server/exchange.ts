@@ -63,7 +63,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
     const total = totalTimeout(resolution.targets.map((t) => t.provider));
     totalTimer = setTimeout(() => cancellation.abort(total.error()), total.ms);
     const traceparent = request.headers.traceparent;
-    const ctx: RequestContext = {
+    const requestCtx: RequestContext = {
       gateway,
       state,
       request: chat,
@@ -76,6 +76,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
       traceparent: typeof traceparent === 'string' ? traceparent : undefined,
       trace,
     };
+    const ctx = parsed.route?.(requestCtx) ?? requestCtx;
     const nativeRequest = parsed.native;
     const native = front.native !== undefined && nativeRequest !== undefined && servesNatively(ctx, front.native.protocol) ? front.native : undefined;
     if (native === undefined && parsed.untranslatable !== undefined) throw parsed.untranslatable;
@@ -103,6 +104,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
     } else {
       let text: string;
       if (native !== undefined && nativeRequest !== undefined) text = await completeNative(ctx, native, nativeRequest);
+      else if (parsed.answer !== undefined) text = await parsed.answer(ctx);
       else {
         const { completion, upstreamText } = await completeForClient(ctx);
         if (completion.usage) record.usage = completion.usage;

@@ -5,7 +5,7 @@ import { contentCharsInText } from '../../observability/usage.js';
 import { chunkText, chunkValue, FrameShape, mayHaveUsageOrFinish } from '../../streaming/inspect.js';
 import { frame, type SseWriter } from '../../streaming/sse-writer.js';
 
-const DONE_EVENT = 'data: [DONE]\n\n';
+export const DONE_EVENT = 'data: [DONE]\n\n';
 
 /** A chat stream's in-stream error: one event the official SDKs throw on, then `[DONE]`. */
 export function chatErrorEvent(error: SluiceError): string {
