@@ -55,6 +55,20 @@ export class NativeSink implements Committable {
   }
 }
 
+const LF_LF = Buffer.from('\n\n');
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+const CR_CR = Buffer.from('\r\r');
+
+/** Where the last whole SSE event in `bytes` ends (0: none yet), for any of SSE's line endings. */
+function eventsEnd(bytes: Buffer): number {
+  let end = 0;
+  for (const blank of [LF_LF, CRLF_CRLF, CR_CR]) {
+    const at = bytes.lastIndexOf(blank);
+    if (at >= 0 && at + blank.length > end) end = at + blank.length;
+  }
+  return end;
+}
+
 /** Stream: the upstream's bytes forwarded as they come, with its content type; the protocol's reader looks on. */
 export async function streamNative(ctx: RequestContext, native: NativeProtocol, request: NativeRequest, sink: NativeSink): Promise<void> {
   const response = await open(ctx, native.protocol, request);
@@ -68,16 +82,25 @@ export async function streamNative(ctx: RequestContext, native: NativeProtocol, 
   const decoder = new TextDecoder();
   const parser = reader === undefined ? undefined : createParser({ onEvent: (event: EventSourceMessage) => reader.event(event) });
   const body = response.body[Symbol.asyncIterator]();
+  // Bytes after the last whole event wait for the rest of it: if the upstream fails mid-event,
+  // the front's error event must not land inside a half-written one.
+  let tail: Buffer | undefined;
   try {
     for (;;) {
       const next = await nextBytes(body, response);
       if (next.done === true) break;
       parser?.feed(decoder.decode(next.value, { stream: true }));
-      const drained = writer.write(next.value);
+      const bytes = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+      const pending = tail === undefined ? bytes : Buffer.concat([tail, bytes]);
+      const whole = eventsEnd(pending);
+      tail = whole < pending.length ? pending.subarray(whole) : undefined;
+      if (whole === 0) continue;
+      const drained = writer.write(whole === pending.length ? pending : pending.subarray(0, whole));
       if (drained !== undefined) await drained;
     }
     const incomplete = reader?.end(provider);
     if (incomplete !== undefined) throw incomplete;
+    if (tail !== undefined) void writer.write(tail); // what followed the last event, as sent
   } catch (err) {
     response.destroy();
     throw ctx.signal.aborted ? ctx.signal.reason : err;
