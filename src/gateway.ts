@@ -1,10 +1,14 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config, ProviderConfig } from './config/schema.js';
+import { Limiter, type LimitMetrics, type ProviderGrant } from './limits/limiter.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Adapter } from './providers/adapter.js';
 import { Balancer } from './routing/balancer.js';
 import { CircuitBreaker, KeyPool } from './routing/health.js';
 import type { Resolution } from './routing/route.js';
+import type { SharedHealth } from './routing/shared-health.js';
+import type { StoreGuard } from './state/guard.js';
+import type { StateStore } from './state/store.js';
 import { ClientAuth } from './server/auth.js';
 import type { ChatRequest, Usage } from './streaming/types.js';
 import type { Cancellation } from './upstream/cancellation.js';
@@ -27,6 +31,17 @@ export interface GatewayState {
   providers: Map<string, ProviderRuntime>;
   balancer: Balancer;
   auth: ClientAuth;
+  /** Client-key and provider limits, budgets and usage over the state store. */
+  limits: Limiter;
+}
+
+/** What outlives a config reload: the state store and what shares health through it. */
+export interface StateServices {
+  store: StateStore;
+  guard: StoreGuard;
+  health: SharedHealth;
+  metrics: LimitMetrics;
+  log: FastifyBaseLogger;
 }
 
 export interface Gateway {
@@ -42,6 +57,7 @@ export interface Gateway {
   /** One Cancellation per in-flight request, so shutdown can end what outlives the grace period. */
   inflight: Set<Cancellation>;
   metrics: Metrics;
+  services: StateServices;
 }
 
 export interface AttemptRecord {
@@ -74,6 +90,8 @@ export interface AccessRecord {
   completionChars: number;
   aggregated?: 'forced' | 'autodetected';
   synthesized?: boolean;
+  /** The provider (and key) whose attempt answered: its usage counts toward their tpm and price. */
+  servedBy?: ProviderGrant;
 }
 
 /** Everything one request's pipeline run needs. One Cancellation: client gone, timeout, shutdown. */
@@ -92,19 +110,21 @@ export interface RequestContext {
   traceparent: string | undefined;
 }
 
-export function createState(config: Config, createClient: (provider: ProviderConfig) => UpstreamClient, adapterFor: (provider: ProviderConfig) => Adapter): GatewayState {
+export function createState(config: Config, createClient: (provider: ProviderConfig) => UpstreamClient, adapterFor: (provider: ProviderConfig) => Adapter, services: StateServices): GatewayState {
   const providers = new Map<string, ProviderRuntime>();
   for (const provider of config.providers) {
+    const listener = services.health.listenerFor(provider.name);
     providers.set(provider.name, {
       config: provider,
       adapter: adapterFor(provider),
       client: createClient(provider),
-      keys: new KeyPool(provider),
-      breaker: new CircuitBreaker(provider.circuit_breaker),
+      keys: new KeyPool(provider, listener),
+      breaker: new CircuitBreaker(provider.circuit_breaker, listener),
       active: 0,
     });
   }
-  return { config, providers, balancer: new Balancer(), auth: new ClientAuth(config.server.api_keys) };
+  const limits = new Limiter(config, services.store, services.guard, services.metrics, services.log);
+  return { config, providers, balancer: new Balancer(), auth: new ClientAuth(config.server.api_keys), limits };
 }
 
 export async function closeState(state: GatewayState): Promise<void> {

@@ -3,10 +3,13 @@ import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
-import { closeState, createState, type Gateway } from '../gateway.js';
+import { closeState, createState, type Gateway, type StateServices } from '../gateway.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { adapterFor, clientFor } from '../providers/index.js';
+import { SharedHealth } from '../routing/shared-health.js';
+import { StoreGuard } from '../state/guard.js';
+import { createStore, describeStore } from '../state/index.js';
 import type { ClientIdentity } from './auth.js';
 import { handleChatCompletion } from './chat-completions.js';
 import { fromFastifyError, sendError } from './error-reply.js';
@@ -55,14 +58,31 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
   });
+  const metrics = new Metrics();
+  // The store is made once: a reload keeps it (a change under `state:` needs a restart).
+  const guard = new StoreGuard(app.log, metrics, describeStore(config.state));
+  const store = createStore(config.state, (err) => guard.failed('connection', err));
+  // Called only once the gateway exists (a health change, a load).
+  const health = new SharedHealth(store, guard, () => gateway.state.providers, app.log);
+  const services: StateServices = { store, guard, health, metrics, log: app.log };
   const gateway: Gateway = {
-    state: createState(config, clientFor, adapterFor),
+    state: createState(config, clientFor, adapterFor, services),
     log: app.log,
     accessLog: app.log.child({}, { redact: [] }),
     sseAutodetectWarned: new Set(),
     inflight: new Set(),
-    metrics: new Metrics(),
+    metrics,
+    services,
   };
+
+  // Before the port opens: the store answers (or the wait gives up; on_error covers the rest), and
+  // the shared health in force is loaded.
+  app.addHook('onReady', async () => {
+    if (store.kind === 'memory') return;
+    const ready = await store.ready(Math.max(2000, config.state.timeout_ms));
+    if (!ready) guard.failed('connect', new Error('no answer at start-up'));
+    await health.start();
+  });
 
   app.decorateRequest('client', undefined);
 
@@ -115,6 +135,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
+    await store.close();
     await Promise.all(
       metricsServers.map(
         (server) =>
@@ -133,7 +154,12 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     gateway,
     reload(next: Config): void {
       const previous = gateway.state;
-      gateway.state = createState(next, clientFor, adapterFor);
+      gateway.state = createState(next, clientFor, adapterFor, services);
+      if (next.state.store !== config.state.store || next.state.url !== config.state.url || next.state.key_prefix !== config.state.key_prefix) {
+        app.log.warn('state: store, url and key_prefix changes apply at the next restart; the running store stays');
+      }
+      // The new KeyPools and breakers start healthy: read what other processes have in force.
+      void health.load();
       void closeState(previous);
     },
     listenMetrics(host: string, port: number): Promise<Server> {

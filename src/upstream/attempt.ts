@@ -1,5 +1,7 @@
 import { SluiceError, upstreamInvalid } from '../errors.js';
 import type { ProviderRuntime, RequestContext } from '../gateway.js';
+import { providerLimited } from '../limits/limiter.js';
+import { keyDigest } from '../routing/health.js';
 import { resolveProviderModel, type Target } from '../routing/route.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 import type { Cancellation } from './cancellation.js';
@@ -75,8 +77,9 @@ export async function runTargets<T>(ctx: RequestContext, attempt: (a: Attempt) =
 async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, target: Target, attempt: (a: Attempt) => Promise<T>): Promise<T> {
   let retries = 0;
   let keySwitches = 0;
+  const limited = ctx.state.limits.hasProviderLimits(runtime.config);
   for (;;) {
-    const apiKey = runtime.keys.take();
+    const apiKey = limited ? await admittedKey(ctx, runtime, target) : runtime.keys.take();
     const started = Date.now();
     ctx.record.provider = runtime.config.name;
     ctx.record.upstreamModel = target.upstreamModel;
@@ -84,6 +87,7 @@ async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, tar
     try {
       const result = await attempt({ runtime, target, apiKey, signal: ctx.signal });
       runtime.breaker.success();
+      ctx.record.servedBy = { provider: runtime.config, keyId: apiKey !== undefined && runtime.config.key_tpm !== undefined ? keyDigest(apiKey) : undefined };
       ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: ctx.record.upstreamStatus, outcome: 'ok', ms: Date.now() - started });
       return result;
     } catch (err) {
@@ -108,6 +112,24 @@ async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, tar
       if (ctx.signal.aborted) throw ctx.signal.reason;
     } finally {
       runtime.active--;
+    }
+  }
+}
+
+/**
+ * A key for the next attempt under the provider's own rpm/tpm (and key_rpm/key_tpm): a key at its
+ * limit rests here until its window frees up, and the next is tried; when the provider or every key
+ * is at its limit, a retryable 429 moves the request to the next target without calling upstream.
+ */
+async function admittedKey(ctx: RequestContext, runtime: ProviderRuntime, target: Target): Promise<string | undefined> {
+  for (let tried = 0; ; tried++) {
+    const apiKey = runtime.keys.take();
+    const refused = await ctx.state.limits.admitAttempt(runtime.config, apiKey);
+    if (refused === undefined) return apiKey;
+    if (refused.scope === 'key' && apiKey !== undefined) runtime.keys.rest(apiKey, refused.retryAfterMs ?? ctx.state.limits.window.bucketMs, Date.now(), false);
+    if (refused.scope === 'provider' || tried + 1 >= runtime.keys.size) {
+      ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, outcome: 'rate_limited', ms: 0 });
+      throw providerLimited(runtime.config.name, refused.retryAfterMs);
     }
   }
 }
