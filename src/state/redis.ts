@@ -159,6 +159,10 @@ export class RedisStore implements StateStore {
       lazyConnect: false,
     });
     this.redis.on('error', (err: Error) => options.onError(err));
+    // Loaded on every (re)connect, so no request pays for a NOSCRIPT round trip.
+    this.redis.on('ready', () => {
+      for (const script of [ADMIT, SETTLE]) this.redis.script('LOAD', script).catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))));
+    });
     this.redis.defineCommand('sluiceAdmit', { lua: ADMIT });
     this.redis.defineCommand('sluiceSettle', { lua: SETTLE });
   }
