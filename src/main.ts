@@ -1,6 +1,8 @@
 import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -10,6 +12,18 @@ import { buildApp } from './server/app.js';
 
 function configPathFrom(values: { config?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
   return values.config ?? (env.SLUICE_CONFIG || undefined);
+}
+
+/** Where the Docker image looks for a mounted config (the SLUICE_CONFIG its Dockerfile sets). */
+export const IMAGE_CONFIG_PATH = '/config/sluice.yaml';
+
+/**
+ * `docker run sluice` with nothing mounted should answer (with the embedded mock), not exit. Only
+ * the image's own default path gets this: a config named with --config, or any other path, must
+ * exist, since a typo there would otherwise silently serve the mock.
+ */
+function imageConfigMissing(values: { config?: string | undefined }, env: NodeJS.ProcessEnv): boolean {
+  return values.config === undefined && env.SLUICE_CONFIG === IMAGE_CONFIG_PATH && !existsSync(IMAGE_CONFIG_PATH);
 }
 
 /** Loads the config or prints every problem with its YAML path and exits 2 (never a stack trace). */
@@ -50,23 +64,36 @@ export function workerCount(config: Config): number {
   return config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
 }
 
+/** Loud on purpose: an unverified upstream exposes its traffic, provider keys included. */
+function warnInsecureTls(config: Config, log: FastifyBaseLogger): void {
+  for (const p of config.providers) {
+    if (p.tls?.insecure_skip_verify !== true) continue;
+    log.warn(
+      { provider: p.name },
+      `INSECURE: TLS certificate verification is OFF for provider '${p.name}' (tls.insecure_skip_verify: true). Anyone on the network path can read and change its traffic, including the provider key. Use tls.ca_file with the upstream's CA instead.`,
+    );
+  }
+}
+
 export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, allowPositionals: true });
   const configPath = configPathFrom(values, env);
-  const config = loadOrExit(configPath, env);
+  const embedded = imageConfigMissing(values, env);
+  const config = loadOrExit(embedded ? undefined : configPath, env);
+  const reloadPath = (): string | undefined => (imageConfigMissing(values, env) ? undefined : configPath);
   const workers = workerCount(config);
   if (workers > 1 && cluster.isPrimary) {
-    superviseWorkers(config, configPath, env, workers);
+    superviseWorkers(config, reloadPath, env, workers);
     return;
   }
-  await serveOne(config, configPath, env);
+  await serveOne(config, reloadPath, env, embedded);
 }
 
 /**
  * The primary of `server.workers > 1`: forks the workers, which share one listening port (node:cluster
  * hands connections round-robin), and relays SIGTERM/SIGINT/SIGHUP to each. It serves nothing itself.
  */
-function superviseWorkers(config: Config, configPath: string | undefined, env: NodeJS.ProcessEnv, count: number): void {
+function superviseWorkers(config: Config, reloadPath: () => string | undefined, env: NodeJS.ProcessEnv, count: number): void {
   const log = pino({ ...loggerOptions(), base: { pid: process.pid, role: 'primary' } });
   if (config.state.store === 'memory') {
     log.warn(
@@ -121,7 +148,7 @@ function superviseWorkers(config: Config, configPath: string | undefined, env: N
   process.on('SIGHUP', () => {
     // Each worker re-reads the file and logs the outcome; the worker count itself needs a restart.
     try {
-      const next = loadConfig(configPath, env);
+      const next = loadConfig(reloadPath(), env);
       if (workerCount(next) !== count) log.warn({ workers: count, configured: workerCount(next) }, 'a change of server.workers applies at the next restart');
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
@@ -131,14 +158,20 @@ function superviseWorkers(config: Config, configPath: string | undefined, env: N
   for (let i = 0; i < count; i++) fork();
 }
 
-async function serveOne(config: Config, configPath: string | undefined, env: NodeJS.ProcessEnv): Promise<void> {
+async function serveOne(config: Config, reloadPath: () => string | undefined, env: NodeJS.ProcessEnv, embedded: boolean): Promise<void> {
   const destination = stdoutDestination();
   const sluice = buildApp(config, { logStream: destination });
   const log = sluice.app.log;
+  if (embedded) {
+    log.warn(
+      `no config at ${IMAGE_CONFIG_PATH}: serving the embedded default (the mock provider only). Mount yours to serve real providers: docker run -p 8080:8080 -v ./sluice.yaml:${IMAGE_CONFIG_PATH}:ro sluice`,
+    );
+  }
   const warnOpenAuth = (c: Config): void => {
     if (c.server.api_keys.length === 0) log.warn('server.api_keys is empty: client authentication is OFF; anyone who can reach this port can use it');
   };
   warnOpenAuth(config);
+  warnInsecureTls(config, log);
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;
@@ -157,9 +190,10 @@ async function serveOne(config: Config, configPath: string | undefined, env: Nod
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
     try {
-      const next = loadConfig(configPath, env);
+      const next = loadConfig(reloadPath(), env);
       sluice.reload(next);
       warnOpenAuth(next);
+      warnInsecureTls(next, log);
       log.info({ providers: next.providers.map((p) => p.name), routes: next.routes.map((r) => r.name) }, 'config reloaded');
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ClientKeyConfig, Config, ProviderConfig } from '../config/schema.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 import { keyDigest } from '../routing/health.js';
 import type { StoreGuard } from '../state/guard.js';
 import { periodOf, windowShape, type Admission, type LimitReason, type ScopeLimits, type ScopeState, type SettleScope, type StateStore, type UsagePeriod, type WindowShape } from '../state/store.js';
-import type { Usage } from '../streaming/types.js';
+import type { Usage } from '../core/types.js';
 import { Pricing } from './pricing.js';
 
 /** What the limiter reports to the metrics. */

@@ -1,6 +1,6 @@
 import { calcPrice, type ModelPrice } from '@pydantic/genai-prices';
 import type { Config, ModelPriceConfig, ProviderConfig } from '../config/schema.js';
-import type { Usage } from '../streaming/types.js';
+import type { Usage } from '../core/types.js';
 
 /** USD per million tokens, as Sluice applies it. */
 interface Rates {

@@ -2,19 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { SluiceError } from '../errors.js';
-import { closeState, createState, type Gateway, type StateServices } from '../gateway.js';
+import { SluiceError } from '../core/errors.js';
+import { closeState, createState, type Gateway, type StateServices } from './state.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
-import { adapterFor, clientFor } from '../providers/index.js';
 import { SharedHealth } from '../routing/shared-health.js';
 import { StoreGuard } from '../state/guard.js';
 import { createStore, describeStore } from '../state/index.js';
 import type { ClientIdentity } from './auth.js';
-import { handleChatCompletion } from './chat-completions.js';
+import { handleChatCompletion } from '../fronts/chat/handler.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { listModels } from './models.js';
-import { handleResponses } from './responses.js';
+import { adminDisabled, usageReport } from './usage.js';
+import { handleResponses } from '../fronts/responses/handler.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -66,7 +66,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const health = new SharedHealth(store, guard, () => gateway.state.providers, app.log);
   const services: StateServices = { store, guard, health, metrics, log: app.log };
   const gateway: Gateway = {
-    state: createState(config, clientFor, adapterFor, services),
+    state: createState(config, services),
     log: app.log,
     accessLog: app.log.child({}, { redact: [] }),
     sseAutodetectWarned: new Set(),
@@ -100,7 +100,11 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check(request.headers);
+    if (request.url.startsWith('/v1/sluice/')) {
+      // Sluice's own admin API: admin keys only (client keys are not enough).
+      if (!gateway.state.admin.enabled) throw adminDisabled();
+      gateway.state.admin.check(request.headers);
+    } else if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check(request.headers);
   });
 
   app.setErrorHandler(async (err, request, reply) => {
@@ -121,6 +125,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   }
 
   app.get('/v1/models', async () => ({ object: 'list', data: await listModels(gateway.state, app.log) }));
+
+  app.get('/v1/sluice/usage', async () => usageReport(gateway.state, gateway.services));
 
   app.post('/v1/chat/completions', async (request, reply) => {
     if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
@@ -154,7 +160,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     gateway,
     reload(next: Config): void {
       const previous = gateway.state;
-      gateway.state = createState(next, clientFor, adapterFor, services);
+      gateway.state = createState(next, services);
       if (next.state.store !== config.state.store || next.state.url !== config.state.url || next.state.key_prefix !== config.state.key_prefix) {
         app.log.warn('state: store, url and key_prefix changes apply at the next restart; the running store stays');
       }

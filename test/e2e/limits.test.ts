@@ -174,6 +174,41 @@ describe('client key limits (redis store)', () => {
   });
 });
 
+describe('GET /v1/sluice/usage', () => {
+  it('reports each key\'s period requests, tokens and spend to admin keys only', async () => {
+    const upstream = await scoped.upstream(answer());
+    const yaml = (await config(upstream.url, '    - {key: k-a, name: team-a, rpm: 100, budget: {usd: 5, period: 7d}}\n    - {key: k-b, name: team-b}', 'pricing:\n  m: {input_per_mtok: 1000, output_per_mtok: 2000}\n')).replace('server:\n', 'server:\n  admin_keys: [adm]\n');
+    const gateway = await scoped.gateway(yaml);
+    for (let i = 0; i < 3; i++) await bodyText(await post(gateway.url, 'k-a', { stream: i === 0, stream_options: i === 0 ? { include_usage: true } : undefined }));
+    await bodyText(await post(gateway.url, 'k-b'));
+    const read = (key: string): Promise<Response> => fetch(`${gateway.url}/v1/sluice/usage`, { headers: { authorization: `Bearer ${key}` } });
+    let report: { store: string; data: Array<Record<string, unknown>> } | undefined;
+    for (let i = 0; i < 50; i++) {
+      report = (await (await read('adm')).json()) as typeof report;
+      if (report?.data[0]?.requests === 3 && report.data[1]?.requests === 1) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(report?.store).toBe('redis');
+    // 5 prompt x $1000 + 7 completion x $2000 per million = $0.019 a request.
+    expect(report?.data[0]).toMatchObject({ key: 'team-a', period: '7d', requests: 3, tokens: 36, unpriced_requests: 0, budget_usd: 5, limits: { rpm: 100, tpm: null, max_parallel: null } });
+    expect(report?.data[0]?.spend_usd).toBeCloseTo(0.057, 9);
+    expect(Date.parse(report?.data[0]?.period_end as string) - Date.parse(report?.data[0]?.period_start as string)).toBe(7 * 86_400_000);
+    expect(report?.data[1]).toMatchObject({ key: 'team-b', period: '30d', requests: 1, tokens: 12, budget_usd: null });
+    // A client key is not an admin key.
+    const denied = await read('k-a');
+    expect(denied.status).toBe(401);
+    expect(JSON.parse(await bodyText(denied))).toMatchObject({ error: { code: 'invalid_api_key' } });
+  });
+
+  it('is off (403) without server.admin_keys', async () => {
+    const upstream = await scoped.upstream(answer());
+    const gateway = await scoped.gateway(await config(upstream.url, '    - {key: k-a, name: team-a}'));
+    const res = await fetch(`${gateway.url}/v1/sluice/usage`, { headers: { authorization: 'Bearer k-a' } });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(await bodyText(res))).toMatchObject({ error: { code: 'admin_api_disabled' } });
+  });
+});
+
 describe('provider limits', () => {
   it('key_rpm moves to the next key, and a provider at its rpm sends the request to the next target, not upstream', async () => {
     const first = await scoped.upstream(answer());

@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 async function sluice(yaml: string, readyText?: string): Promise<SluiceProcess> {
-  const p = await startSluice(yaml, { readyText });
+  const p = await startSluice(yaml, {}, { readyText });
   processes.push(p);
   return p;
 }
@@ -83,12 +83,29 @@ async function hammer(urls: string[], key: string, total: number, concurrency: n
   return answers;
 }
 
-/** Requests one after another over the URLs in turn, each counted before the next starts. */
-async function inTurn(urls: string[], key: string, total: number): Promise<Answer[]> {
+/** The key's requests this period, as GET /v1/sluice/usage reports them (admin key `adm`). */
+async function counted(url: string, name: string): Promise<number> {
+  const res = await fetch(`${url}/v1/sluice/usage`, { headers: { authorization: 'Bearer adm' } });
+  if (res.status === 503) return Number.POSITIVE_INFINITY; // the store is down: nothing to wait for
+  const report = (await res.json()) as { data: Array<{ key: string; requests: number }> };
+  return report.data.find((k) => k.key === name)?.requests ?? -1;
+}
+
+/**
+ * Requests one after another over the URLs in turn. A request is counted just after its response,
+ * so each admitted one is awaited in the usage report before the next starts.
+ */
+async function inTurn(urls: string[], key: string, total: number, name = 'team'): Promise<Answer[]> {
   const answers: Answer[] = [];
+  let admitted = 0;
   for (let i = 0; i < total; i++) {
-    answers.push(await ask(urls[i % urls.length] as string, key));
-    await new Promise((r) => setTimeout(r, 30)); // the count lands just after the response
+    const url = urls[i % urls.length] as string;
+    const answer = await ask(url, key);
+    answers.push(answer);
+    if (answer.status !== 200) continue;
+    admitted++;
+    const until = Date.now() + 3000;
+    while ((await counted(url, name)) < admitted && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   }
   return answers;
 }
@@ -126,7 +143,7 @@ describe('two Sluice processes on one Redis', () => {
 
   it('tpm 60 holds across both: five 12-token requests, then 429 on tokens', async () => {
     const u = await upstream();
-    const yaml = `server:\n  api_keys: [{key: k1, name: team, tpm: 60}]\n${redisState(prefix('tpm'))}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
+    const yaml = `server:\n  admin_keys: [adm]\n  api_keys: [{key: k1, name: team, tpm: 60}]\n${redisState(prefix('tpm'))}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
     const [a, b] = await Promise.all([sluice(yaml), sluice(yaml)]);
     const answers = await inTurn([a.url, b.url], 'k1', 8);
     expect(answers.map((x) => x.status)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
@@ -137,7 +154,7 @@ describe('two Sluice processes on one Redis', () => {
   it('a budget holds across both: 429 insufficient_quota once the spend reaches it', async () => {
     const u = await upstream();
     // 12 tokens x $1 per million: $0.000012 a request; the budget is spent after the third.
-    const yaml = `server:\n  api_keys: [{key: k1, name: team, budget: {usd: 0.00003, period: 30d}}]\n${redisState(prefix('budget'))}\npricing:\n  m: {input_per_mtok: 1, output_per_mtok: 1}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
+    const yaml = `server:\n  admin_keys: [adm]\n  api_keys: [{key: k1, name: team, budget: {usd: 0.00003, period: 30d}}]\n${redisState(prefix('budget'))}\npricing:\n  m: {input_per_mtok: 1, output_per_mtok: 1}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
     const [a, b] = await Promise.all([sluice(yaml), sluice(yaml)]);
     const answers = await inTurn([a.url, b.url], 'k1', 6);
     expect(answers.map((x) => x.status)).toEqual([200, 200, 200, 429, 429, 429]);
@@ -199,7 +216,7 @@ describe('Redis going away', () => {
     const redis = await startOwnRedis();
     redises.push(redis);
     const u = await upstream();
-    const yaml = `server:\n  api_keys: [{key: k1, name: team, rpm: ${rpm}}]\nstate: {store: redis, url: "${redis.url}", key_prefix: "${prefix('outage')}", timeout_ms: ${timeoutMs}, on_error: ${onError}}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
+    const yaml = `server:\n  admin_keys: [adm]\n  api_keys: [{key: k1, name: team, rpm: ${rpm}}]\nstate: {store: redis, url: "${redis.url}", key_prefix: "${prefix('outage')}", timeout_ms: ${timeoutMs}, on_error: ${onError}}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
     const s = await sluice(yaml);
     return { redis, s, u };
   }

@@ -15,19 +15,19 @@ export interface SluiceProcess {
 export interface StartOptions {
   /** Wait for this text in the output besides the first "sluice is serving" (e.g. "all workers are serving"). */
   readyText?: string;
-  env?: NodeJS.ProcessEnv;
 }
 
 /**
  * The real `sluice` command (dist/cli.js) on port 0, from a YAML config written to a temp file; its
- * URL is read from the "sluice is serving" line.
+ * URL is read from the "sluice is serving" line. `env` is added to its otherwise minimal environment
+ * (the test process's own stays untouched).
  */
-export async function startSluice(yaml: string, options: StartOptions = {}): Promise<SluiceProcess> {
+export async function startSluice(yaml: string, env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Promise<SluiceProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const configPath = join(dir, 'sluice.yaml');
   writeFileSync(configPath, yaml);
   const child = spawn(process.execPath, ['dist/cli.js', '--config', configPath], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...options.env },
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
