@@ -279,3 +279,46 @@ describe('Redis going away', () => {
     expect(u.requests).toHaveLength(2);
   });
 });
+
+describe('server.workers: 2', () => {
+  it('both workers serve on one port, limits hold across them with redis, and SIGTERM drains both', async () => {
+    const slow = await startUpstream(async (req, res) => {
+      await new Promise((r) => setTimeout(r, req.body.messages !== undefined && JSON.stringify(req.body).includes('slow') ? 600 : 0));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(completion('hi')));
+    });
+    upstreams.push(slow);
+    const yaml = `server:\n  workers: 2\n  shutdown_grace_ms: 5000\n  api_keys: [{key: k1, name: team, rpm: 20}, {key: k2, name: other}]\n${redisState(prefix('workers'))}\nproviders:\n  - {name: up, type: openai, base_url: "${slow.url}"}\n`;
+    const s = await sluice(yaml, 'all workers are serving');
+    const pids = (): Set<number> => new Set(s.stdout().split('\n').filter((l) => l.includes('"msg":"request completed"')).map((l) => (JSON.parse(l) as { pid: number }).pid));
+    // Fresh connections each time, so the primary hands them to both workers in turn.
+    const answers = await hammer([s.url], 'k1', 40, 4);
+    expect(answers.filter((x) => x.status === 200)).toHaveLength(20);
+    expect(answers.filter((x) => x.status === 429)).toHaveLength(20);
+    await waitFor(() => pids().size === 2, 5000);
+    expect(pids().has(s.child.pid as number)).toBe(false);
+    // SIGTERM while a request runs on each worker: both finish, then everything exits 0.
+    const inFlight = Array.from({ length: 4 }, () =>
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer k2', connection: 'close' },
+        body: JSON.stringify({ model: 'up/m', messages: [{ role: 'user', content: 'slow' }] }),
+      }),
+    );
+    await waitFor(() => slow.requests.filter((r) => JSON.stringify(r.body).includes('slow')).length === 4, 5000);
+    s.child.kill('SIGTERM');
+    const statuses = await Promise.all(inFlight.map(async (p) => (await p).status));
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    expect(await s.exited).toBe(0);
+    const drained = s.stdout().split('\n').filter((l) => l.includes('"msg":"shutting down"'));
+    expect(new Set(drained.map((l) => (JSON.parse(l) as { pid: number }).pid)).size).toBe(2);
+  });
+
+  it('warns that the memory store counts per worker', async () => {
+    const u = await upstream();
+    const s = await sluice(`server: {workers: 2}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`, 'all workers are serving');
+    expect(s.stdout()).toMatch(/server.workers is 2 with the memory state store: each worker counts limits/);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  });
+});
