@@ -174,6 +174,27 @@ describe('client key limits (redis store)', () => {
   });
 });
 
+describe('the Messages front', () => {
+  it('refuses a limited key in Anthropic\'s shape: 429 rate_limit_error with Retry-After', async () => {
+    const upstream = await scoped.upstream(answer());
+    const gateway = await scoped.gateway(await config(upstream.url, '    - {key: k-m, name: team, rpm: 1}'));
+    const send = (): Promise<Response> =>
+      fetch(`${gateway.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': 'k-m', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: 'up/m', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+      });
+    const ok = await send();
+    expect(ok.status).toBe(200);
+    await bodyText(ok);
+    const refused = await send();
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(await bodyText(refused))).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    expect(refused.headers.get('retry-after')).not.toBeNull();
+    expect(refused.headers.get('x-ratelimit-limit-requests')).toBe('1');
+  });
+});
+
 describe('GET /v1/sluice/usage', () => {
   it('reports each key\'s period requests, tokens and spend to admin keys only', async () => {
     const upstream = await scoped.upstream(answer());
