@@ -9,6 +9,7 @@ import { Metrics } from '../observability/metrics.js';
 import { SharedHealth } from '../routing/shared-health.js';
 import { StoreGuard } from '../state/guard.js';
 import { createStore, describeStore } from '../state/index.js';
+import { Tracing } from '../observability/tracing.js';
 import type { ClientIdentity } from './auth.js';
 import { handleChatCompletion } from '../fronts/chat/handler.js';
 import { fromFastifyError, sendError } from './error-reply.js';
@@ -80,6 +81,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     inflight: new Set(),
     metrics,
     services,
+    tracing: Tracing.enabled(config.tracing) ? new Tracing(config.tracing, app.log) : undefined,
   };
 
   // Before the port opens: the store answers (or the wait gives up; on_error covers the rest), and
@@ -166,6 +168,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
     await store.close();
+    await gateway.tracing?.shutdown();
     await Promise.all(
       metricsServers.map(
         (server) =>

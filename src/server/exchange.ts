@@ -77,8 +77,11 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
   let body: ChatRequest | undefined;
   // The key's limits are checked while the body is validated: the store's round trip overlaps it.
   const admission = state.limits.admit(request.client?.name);
+  let failure: SluiceError | undefined;
+  const trace = gateway.tracing?.startRequest(record.api, request.method, request.headers, startedAt);
   try {
     body = handlers.parse(request.body);
+    trace?.requested(body);
     record.model = body.model;
     record.stream = body.stream === true;
     checkModelAllowed(request.client, body.model);
@@ -99,6 +102,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
       log: request.log,
       requestId: request.id,
       traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+      trace,
     };
     if (record.stream) {
       reply.hijack();
@@ -115,6 +119,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     }
   } catch (err) {
     const error = asSluiceError(err);
+    failure = error;
     if (error.code === 'SLUICE_ERR_INTERNAL') request.log.error({ err: error.cause ?? error }, 'internal error');
     if (record.outcome === 'ok') record.outcome = error.outcome;
     if (error.outcome === 'client_abort') record.status = 499;
@@ -136,6 +141,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     gateway.metrics.requestFinished(record, durationMs);
     logAccess(gateway.accessLog, request.id, record, durationMs);
     settle(state, admission, grant, record);
+    if (trace !== undefined) trace.end(record, record.provider === undefined ? undefined : state.providers.get(record.provider)?.config.type, failure);
   }
 }
 

@@ -7,6 +7,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { SharedHealth } from '../routing/shared-health.js';
 import type { StoreGuard } from '../state/guard.js';
 import type { StateStore } from '../state/store.js';
+import type { RequestTrace, Tracing } from '../observability/tracing.js';
 import { Balancer } from '../routing/balancer.js';
 import type { Resolution } from '../routing/route.js';
 import type { Cancellation } from '../upstream/cancellation.js';
@@ -35,6 +36,8 @@ export interface Gateway {
   inflight: Set<Cancellation>;
   metrics: Metrics;
   services: StateServices;
+  /** Set only when tracing is configured; undefined keeps the request path free of span work. */
+  tracing: Tracing | undefined;
 }
 
 /** What outlives a config reload: the state store and what shares health through it. */
@@ -58,8 +61,10 @@ export interface RequestContext {
   log: FastifyBaseLogger;
   /** Sent upstream as x-request-id. */
   requestId: string;
-  /** The client's W3C traceparent, propagated upstream unchanged. */
+  /** The client's W3C traceparent, propagated upstream unchanged when tracing is off. */
   traceparent: string | undefined;
+  /** The request's span, when tracing is on. */
+  trace: RequestTrace | undefined;
 }
 
 export function createState(config: Config, services: StateServices, createClient?: (provider: ProviderConfig, egress: Config['egress']) => UpstreamClient): GatewayState {
