@@ -1,3 +1,4 @@
+import type { ProviderConfig } from '../config/schema.js';
 import type { ChatRequest, Usage } from '../core/types.js';
 import { estimateUsage } from './usage.js';
 
@@ -35,6 +36,8 @@ export interface AccessRecord {
   finishReasons?: string[];
   aggregated?: 'forced' | 'autodetected';
   synthesized?: boolean;
+  /** The provider (and key digest) whose attempt answered: its usage counts toward their tpm and price. */
+  servedBy?: { provider: ProviderConfig; keyId: string | undefined };
 }
 
 /** A request's record before anything is known but its endpoint and client. */

@@ -3,9 +3,12 @@ import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
-import { closeState, createState, type Gateway } from './state.js';
+import { closeState, createState, type Gateway, type StateServices } from './state.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
+import { SharedHealth } from '../routing/shared-health.js';
+import { StoreGuard } from '../state/guard.js';
+import { createStore, describeStore } from '../state/index.js';
 import { Tracing } from '../observability/tracing.js';
 import type { ClientIdentity } from './auth.js';
 import type { Front } from '../fronts/front.js';
@@ -15,6 +18,7 @@ import { AccessLog } from '../observability/access.js';
 import { serveFront } from './exchange.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { findModel, listModels } from './models.js';
+import { adminDisabled, usageReport } from './usage.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -66,14 +70,21 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     },
   });
   const metrics = new Metrics();
+  // The store is made once: a reload keeps it (a change under `state:` needs a restart).
+  const guard = new StoreGuard(app.log, metrics, describeStore(config.state));
+  const store = createStore(config.state, (err) => guard.failed('connection', err));
+  // Called only once the gateway exists (a health change, a load).
+  const health = new SharedHealth(store, guard, () => gateway.state.providers, app.log);
+  const services: StateServices = { store, guard, health, metrics, log: app.log };
   const gateway: Gateway = {
-    state: createState(config),
+    state: createState(config, services),
     log: app.log,
     // The same destination without redaction: an access line carries only fields Sluice sets.
     access: new AccessLog(app.log.child({}, { redact: [] }), metrics),
     sseAutodetectWarned: new Set(),
     inflight: new Set(),
     metrics,
+    services,
     tracing: Tracing.enabled(config.tracing) ? new Tracing(config.tracing, app.log) : undefined,
   };
   const frontByPath = new Map(fronts.flatMap((front) => front.paths.map((path) => [path, front] as const)));
@@ -84,6 +95,15 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     // No route: an unknown endpoint, in the shape of the front whose prefix it is under.
     return fronts.find((front) => front.prefix !== undefined && isUnder(request.url, front.prefix));
   };
+
+  // Before the port opens: the store answers (or the wait gives up; on_error covers the rest), and
+  // the shared health in force is loaded.
+  app.addHook('onReady', async () => {
+    if (store.kind === 'memory') return;
+    const ready = await store.ready(Math.max(2000, config.state.timeout_ms));
+    if (!ready) guard.failed('connect', new Error('no answer at start-up'));
+    await health.start();
+  });
 
   app.decorateRequest('client', undefined);
 
@@ -101,7 +121,11 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check((frontOf(request)?.clientKey ?? openaiClientKey)(request.headers));
+    if (request.url.startsWith('/v1/sluice/')) {
+      // Sluice's own admin API: admin keys only (client keys are not enough).
+      if (!gateway.state.admin.enabled) throw adminDisabled();
+      gateway.state.admin.check(openaiClientKey(request.headers));
+    } else if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check((frontOf(request)?.clientKey ?? openaiClientKey)(request.headers));
   });
 
   app.setErrorHandler(async (err, request, reply) => {
@@ -126,6 +150,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   // Model ids hold slashes (`openai/gpt-4o`): the rest of the path is the id.
   app.get('/v1/models/*', async (request) => findModel(gateway.state, (request.params as { '*': string })['*'], app.log));
 
+  app.get('/v1/sluice/usage', async () => usageReport(gateway.state, gateway.services));
 
   for (const front of fronts) {
     for (const path of front.paths) {
@@ -140,6 +165,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
+    await store.close();
     await gateway.tracing?.shutdown();
     await Promise.all(
       metricsServers.map(
@@ -159,7 +185,12 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     gateway,
     reload(next: Config): void {
       const previous = gateway.state;
-      gateway.state = createState(next);
+      gateway.state = createState(next, services);
+      if (next.state.store !== config.state.store || next.state.url !== config.state.url || next.state.key_prefix !== config.state.key_prefix) {
+        app.log.warn('state: store, url and key_prefix changes apply at the next restart; the running store stays');
+      }
+      // The new KeyPools and breakers start healthy: read what other processes have in force.
+      void health.load();
       void closeState(previous);
     },
     listenMetrics(host: string, port: number): Promise<Server> {

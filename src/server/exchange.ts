@@ -12,6 +12,7 @@ import { completeNative, NativeSink, servesNatively, streamNative } from '../pip
 import { resolveModel } from '../routing/route.js';
 import { SseWriter, watchFlush } from '../streaming/sse-writer.js';
 import { Cancellation } from '../upstream/cancellation.js';
+import type { ClientGrant } from '../limits/limiter.js';
 import { checkModelAllowed } from './auth.js';
 import type { Gateway, RequestContext } from './state.js';
 
@@ -42,11 +43,16 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
   res.on('close', onClose);
   gateway.inflight.add(cancellation);
   let totalTimer: NodeJS.Timeout | undefined;
+  let grant: ClientGrant | undefined;
   const headers = (): Record<string, string> => {
-    const out: Record<string, string> = { 'x-request-id': request.id, 'x-sluice-attempts': String(record.attempts.length) };
+    const out: Record<string, string> = grant === undefined ? {} : { ...grant.headers };
+    out['x-request-id'] = request.id;
+    out['x-sluice-attempts'] = String(record.attempts.length);
     if (record.provider !== undefined) out['x-sluice-provider'] = record.provider;
     return out;
   };
+  // The key's limits are checked while the body is validated: the store's round trip overlaps it.
+  const admission = state.limits.admit(request.client?.name);
   let parsed: FrontRequest | undefined;
   let sink: Committable | undefined;
   let failure: SluiceError | undefined;
@@ -58,6 +64,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
     record.model = chat.model;
     record.stream = chat.stream === true;
     checkModelAllowed(request.client, chat.model);
+    grant = admission instanceof Promise ? await admission : admission;
     const resolution = resolveModel(state.config, chat.model);
     record.route = resolution.route?.name ?? resolution.targets[0]?.provider.name;
     const total = totalTimeout(resolution.targets.map((t) => t.provider));
@@ -125,8 +132,29 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
     res.off('close', onClose);
     gateway.inflight.delete(cancellation);
     gateway.access.finish(request.id, record, startedAt, parsed?.chat);
+    settle(state, admission, grant, record);
     if (trace !== undefined) trace.end(record, record.provider === undefined ? undefined : state.providers.get(record.provider)?.config.type, failure);
   }
+}
+
+/**
+ * Counts the request against its key (and its provider's tpm) once it ended. A request that failed
+ * before its admission was awaited (a 400) still releases what the admission took.
+ */
+function settle(state: RequestContext['state'], admission: ReturnType<RequestContext['state']['limits']['admit']>, grant: ClientGrant | undefined, record: AccessRecord): void {
+  const settlement = {
+    provider: record.servedBy,
+    upstreamModel: record.upstreamModel,
+    usage: record.usage,
+  };
+  if (grant === undefined && admission instanceof Promise) {
+    admission.then(
+      (late) => void state.limits.settle({ client: late, ...settlement }),
+      () => undefined, // refused: nothing was taken
+    );
+    return;
+  }
+  void state.limits.settle({ client: grant ?? (admission instanceof Promise ? undefined : admission), ...settlement });
 }
 
 /** What a span says of a whole completion (only computed when tracing is on). */

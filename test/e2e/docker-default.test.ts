@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IMAGE_CONFIG_PATH } from '../../src/main.js';
-import { servingPort } from '../helpers/process.js';
 
 interface Run {
   child: ChildProcess;
@@ -34,11 +33,14 @@ describe('the Docker image with no config mounted', () => {
     expect(existsSync(IMAGE_CONFIG_PATH)).toBe(false);
     running = run([], { PORT: '0', SLUICE_CONFIG: IMAGE_CONFIG_PATH });
     const until = Date.now() + 15_000;
-    let port: number | undefined;
-    while ((port = servingPort(running.output())) === undefined) {
+    const serving = /"url":"http:\/\/[^":]+:(\d+)"[^\n]*"msg":"sluice is serving"/;
+    // Port 0: the start-up line names the port bound.
+    let match: RegExpExecArray | null;
+    while ((match = serving.exec(running.output())) === null) {
       if (Date.now() > until || running.child.exitCode !== null) throw new Error(`sluice did not start:\n${running.output()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    const port = Number(match[1]);
     const warning = running
       .output()
       .split('\n')
