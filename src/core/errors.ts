@@ -76,6 +76,21 @@ export class SluiceError extends Error {
     this.outcome = options.outcome ?? (status >= 500 ? 'internal' : 'client_error');
   }
 
+  /** The same error with some of its options (or its message) replaced: errors stay immutable. */
+  with(patch: SluiceErrorOptions & { message?: string }): SluiceError {
+    const { message, ...options } = patch;
+    return new SluiceError(this.code, this.status, this.type, message ?? this.message, {
+      param: this.param,
+      openaiCode: this.openaiCode,
+      headers: this.headers,
+      retryable: this.retryable,
+      retryAfterMs: this.retryAfterMs,
+      outcome: this.outcome,
+      cause: this.cause,
+      ...options,
+    });
+  }
+
   toBody(): OpenAIErrorBody {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.openaiCode } };
   }

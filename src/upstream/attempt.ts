@@ -170,23 +170,17 @@ export async function sendRequest(ctx: AttemptContext, a: Attempt, upstreamReque
   ctx.record.upstreamStatus = response.status;
   if (response.status < 400) return response;
   const text = await readText(response, 1024 * 1024);
-  const error = redactKey(a.runtime.adapter.parseError(response.status, text), a.apiKey);
+  const error = a.runtime.adapter.parseError(response.status, text);
+  const headers: Record<string, string> = { ...error.headers };
   for (const [name, value] of Object.entries(response.headers)) {
-    if (PASSED_HEADERS.test(name) && value !== undefined) error.headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    if (PASSED_HEADERS.test(name) && value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
-  const retryAfter = retryAfterMs(response.headers);
-  if (retryAfter !== undefined) (error as { retryAfterMs?: number }).retryAfterMs = retryAfter;
-  throw error;
+  throw error.with({ message: redactKey(error.message, a.apiKey), headers, retryAfterMs: retryAfterMs(response.headers) ?? error.retryAfterMs });
 }
 
-function redactKey(error: SluiceError, key: string | undefined): SluiceError {
-  if (key === undefined || key.length < 4 || !error.message.includes(key)) return error;
-  return new SluiceError(error.code, error.status, error.type, error.message.split(key).join('[redacted]'), {
-    param: error.param,
-    openaiCode: error.openaiCode,
-    retryable: error.retryable,
-    outcome: error.outcome,
-  });
+function redactKey(message: string, key: string | undefined): string {
+  if (key === undefined || key.length < 4 || !message.includes(key)) return message;
+  return message.split(key).join('[redacted]');
 }
 
 function retryAfterMs(headers: Record<string, HeaderValue>): number | undefined {

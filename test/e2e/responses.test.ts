@@ -137,8 +137,11 @@ describe.each([
     expect(final.status).toBe('failed');
     const whole = await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model, input: 'error' }) });
     expect(whole.status).toBe(502);
+    // The SDK throws the stream's own error event: its message, not a parse failure or a hang.
+    const failure = events.at(-2) as unknown as { message: string };
+    expect(failure.message).toEqual(expect.stringMatching(/\S/));
     const stream = gateway.client().responses.stream({ model, input: 'error' });
-    await expect(stream.finalResponse()).rejects.toBeDefined();
+    await expect(stream.finalResponse()).rejects.toThrow(failure.message);
   });
 });
 
