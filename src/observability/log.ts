@@ -25,8 +25,8 @@ export function loggerOptions(level: string = process.env.LOG_LEVEL ?? 'info'): 
 
 /**
  * stdout, written in batches of at least 4 KB and at most 100 ms late: pino's minimum-overhead mode.
- * A write per line cost the event loop ~27 µs per request (one thread-pool write and its callback
- * each). pino flushes what is waiting when the process exits; a process killed outright loses it.
+ * A write per line cost the event loop a thread-pool write and its callback per request
+ * (bench/PROFILE.md, "log writes"). pino flushes what is waiting when the process exits; a process killed outright loses it.
  */
 export function stdoutDestination(): ReturnType<typeof destination> {
   return destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 });

@@ -63,7 +63,7 @@ for (const key of KEYS) {
  * escaped, so that can only be a key (or a key ending in an escaped quote and the name, which at
  * worst sends the frame to be parsed). That makes it a substring search, done Horspool's way:
  * the window jumps by up to its length, so about one byte in five is looked at on OpenAI-shaped
- * chunks (1.4-2.3x faster than the token walk that read every byte, on 180- and 320-byte chunks).
+ * chunks (faster than the token walk that read every byte: bench/PROFILE.md, "Horspool").
  */
 export function plainChunkContentBytes(buf: Buffer, from: number, to: number, span?: ContentSpan): number {
   if (buf[from] !== OPEN_BRACE) return -1;
@@ -115,8 +115,8 @@ const SHAPE_MISSES = 3;
  * token's frame alike but for its one `content` string; a frame with the same bytes around that
  * string is plain too (the same keys and values, another text). So the last plain frame with one
  * content string is kept, and a frame is first compared with it, four bytes at a time: less than
- * half the key search's cost on OpenAI-shaped frames (in the throughput benchmark's profile, 0.64
- * -> 0.23 µs per frame). A stream whose frames also vary elsewhere (OpenAI's per-chunk
+ * half the key search's cost on OpenAI-shaped frames (bench/PROFILE.md, "frame shape"). A stream
+ * whose frames also vary elsewhere (OpenAI's per-chunk
  * `obfuscation` padding, say) stops trying after a few misses.
  */
 export class FrameShape {
@@ -227,7 +227,7 @@ export function chunkText(event: ChunkEvent): string {
 
 /**
  * isSubstantive for an event, without parsing a passthrough chunk whose text plainly carries a
- * non-empty `content` string (most of them; a parse costs ~1.6 µs hot, ~8 in situ) or is a bare
+ * non-empty `content` string (most of them; a parse is the dearest step per chunk, bench/PROFILE.md) or is a bare
  * role chunk (the first of most streams).
  */
 export function isSubstantiveEvent(event: ChunkEvent): boolean {

@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 
 /**
  * One request's cancellation (client gone, total timeout, shutdown), passed to undici as its
- * `signal`, which takes an EventEmitter as well as an AbortSignal. Creating an AbortSignal costs
- * about 4 µs on Node 20 and adding undici's listener to it 2.5 µs more, once per request; this
- * costs 0.3 µs.
+ * `signal`, which takes an EventEmitter as well as an AbortSignal. An AbortSignal and undici's
+ * listener on it cost an order of magnitude more per request than this (bench/PROFILE.md,
+ * "Cancellation").
  */
 export class Cancellation extends EventEmitter {
   aborted = false;

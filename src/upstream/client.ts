@@ -60,7 +60,7 @@ export class UndiciClient implements UpstreamClient {
     return pool;
   }
 
-  /** The pool and request path for a URL, parsed once (`new URL` and the pool lookup cost ~6 µs per request in situ). */
+  /** The pool and request path for a URL, parsed once: `new URL` and the pool lookup per request showed in the profile (bench/PROFILE.md, "URL parse"). */
   private target(url: string): { pool: Dispatcher; origin: string; path: string } {
     let target = this.targets.get(url);
     if (target === undefined) {
