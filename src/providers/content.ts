@@ -20,3 +20,8 @@ export function parseDataUrl(url: string): { mediaType: string; data: string } |
   const match = /^data:([^;,]+);base64,(.*)$/s.exec(url);
   return match ? { mediaType: match[1] as string, data: match[2] as string } : undefined;
 }
+
+/** A chat `reasoning_effort` as a provider's thinking-token budget, from that provider's table; undefined when none was asked or the effort is not in it. */
+export function thinkingBudget(effort: unknown, budgets: Readonly<Record<string, number>>): number | undefined {
+  return typeof effort === 'string' && Object.hasOwn(budgets, effort) ? budgets[effort] : undefined;
+}

@@ -2,18 +2,19 @@ import { isJsonObject, tryParseJson } from '../../core/json.js';
 import type { ProviderConfig } from '../../config/schema.js';
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
 import { requestHeaders } from '../headers.js';
-import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
+import { imageUrlOf, parseDataUrl, textOf, thinkingBudget } from '../content.js';
 import { badRequest } from '../../core/errors.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
 import { joinUrl } from '../../core/url.js';
+
+/** reasoning_effort -> `thinking.budget_tokens` (Anthropic's minimum budget is 1024). */
+const THINKING_BUDGET: Readonly<Record<string, number>> = { minimal: 1024, low: 1024, medium: 4096, high: 16384 };
 
 type Block = Record<string, unknown>;
 interface AnthropicMessage {
   role: 'user' | 'assistant';
   content: Block[];
 }
-
-const THINKING_BUDGET: Record<string, number> = { minimal: 1024, low: 1024, medium: 4096, high: 16384 };
 
 /** `x-api-key` and `anthropic-version` (a native client's own version over the configured one), as every Messages API request carries them. */
 export function anthropicHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
@@ -28,9 +29,9 @@ export function buildAnthropicRequest(request: ChatRequest, context: BuildContex
   if (system.length > 0) body.system = system;
   body.messages = messages;
   let maxTokens = numberOr(request.max_completion_tokens, numberOr(request.max_tokens, provider.default_max_tokens));
+  const budget = request.thinking === undefined ? thinkingBudget(request.reasoning_effort, THINKING_BUDGET) : undefined;
   if (request.thinking !== undefined) body.thinking = request.thinking;
-  else if (typeof request.reasoning_effort === 'string' && THINKING_BUDGET[request.reasoning_effort] !== undefined) {
-    const budget = THINKING_BUDGET[request.reasoning_effort] as number;
+  else if (budget !== undefined) {
     body.thinking = { type: 'enabled', budget_tokens: budget };
     // Anthropic requires max_tokens above the thinking budget.
     if (maxTokens <= budget) maxTokens = budget + provider.default_max_tokens;

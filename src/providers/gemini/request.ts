@@ -2,17 +2,13 @@ import { isJsonObject, tryParseJson } from '../../core/json.js';
 import type { ProviderConfig } from '../../config/schema.js';
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
 import { requestHeaders } from '../headers.js';
-import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
+import { imageUrlOf, parseDataUrl, textOf, thinkingBudget } from '../content.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
 import { joinUrl } from '../../core/url.js';
 
-type Part = Record<string, unknown>;
-interface Content {
-  role: 'user' | 'model';
-  parts: Part[];
-}
+/** reasoning_effort -> `thinkingConfig.thinkingBudget`. */
+const THINKING_BUDGET: Readonly<Record<string, number>> = { minimal: 512, low: 1024, medium: 8192, high: 24576 };
 
-const THINKING_BUDGET: Record<string, number> = { minimal: 512, low: 1024, medium: 8192, high: 24576 };
 
 export function geminiHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
   return requestHeaders(provider, apiKey, 'x-goog-api-key', '', undefined, passed);
@@ -50,8 +46,9 @@ function generationConfigOf(request: ChatRequest): Record<string, unknown> {
     config.responseMimeType = 'application/json';
     if (format.json_schema?.schema !== undefined) config.responseJsonSchema = format.json_schema.schema;
   }
-  if (typeof request.reasoning_effort === 'string' && THINKING_BUDGET[request.reasoning_effort] !== undefined) {
-    config.thinkingConfig = { thinkingBudget: THINKING_BUDGET[request.reasoning_effort], includeThoughts: true };
+  const budget = thinkingBudget(request.reasoning_effort, THINKING_BUDGET);
+  if (budget !== undefined) {
+    config.thinkingConfig = { thinkingBudget: budget, includeThoughts: true };
   }
   return config;
 }
@@ -105,6 +102,13 @@ function toolResponse(content: unknown): unknown {
   const text = textOf(content);
   const value = tryParseJson(text);
   return isJsonObject(value) ? value : { content: text };
+}
+
+/** Gemini's contents: a role and its parts (text, inlineData, functionCall, functionResponse). */
+type Part = Record<string, unknown>;
+interface Content {
+  role: 'user' | 'model';
+  parts: Part[];
 }
 
 function translateMessages(input: ChatMessage[]): { system: Part[]; contents: Content[] } {
