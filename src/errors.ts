@@ -129,3 +129,12 @@ export function upstreamErrorEvent(message: string, type: string, code: string |
     retryable,
   });
 }
+
+/** One upstream SSE event larger than the provider's max_event_mb: the stream ends instead of growing memory. */
+export function eventTooLarge(maxBytes: number): SluiceError {
+  const mb = Math.round((maxBytes / (1024 * 1024)) * 100) / 100;
+  return new SluiceError('SLUICE_ERR_UPSTREAM_INVALID', 502, 'server_error', `The upstream sent an event larger than the ${mb} MB limit (max_event_mb); the stream was ended.`, {
+    outcome: 'invalid_upstream',
+    openaiCode: 'upstream_event_too_large',
+  });
+}

@@ -65,6 +65,8 @@ const provider = z
     supports_stream: fromText(z.boolean()).default(true),
     max_retries: fromText(z.number().int().min(0).max(10)).default(1),
     timeouts,
+    /** The largest single upstream SSE event; a larger one ends the stream with an error. */
+    max_event_mb: fromText(z.number().positive()).default(32),
     /** mock only: delay before each streamed word. */
     token_delay_ms: fromText(z.number().int().min(0)).default(0),
     /** azure: the api-version query parameter. */
