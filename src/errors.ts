@@ -1,3 +1,4 @@
+import { redactSecrets } from './core/redact.js';
 import type { OpenAIErrorBody } from './streaming/types.js';
 
 /** Stable codes: tests and dashboards match these; messages may change. */
@@ -121,10 +122,10 @@ export function truncated(provider: string, detail: string): SluiceError {
   });
 }
 
-/** An error the upstream reported inside a stream (an error event), in OpenAI terms. */
+/** An error the upstream reported inside a stream (an error event), in OpenAI terms; its texts redacted (see redactSecrets). */
 export function upstreamErrorEvent(message: string, type: string, code: string | null, status = 502, retryable = false): SluiceError {
-  return new SluiceError('SLUICE_ERR_UPSTREAM_ERROR_EVENT', status, type, message, {
-    openaiCode: code,
+  return new SluiceError('SLUICE_ERR_UPSTREAM_ERROR_EVENT', status, type, redactSecrets(message), {
+    openaiCode: code === null ? null : redactSecrets(code),
     outcome: 'upstream_error',
     retryable,
   });

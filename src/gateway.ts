@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config, ProviderConfig } from './config/schema.js';
+import { addSecrets } from './core/redact.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Adapter } from './providers/adapter.js';
 import { Balancer } from './routing/balancer.js';
@@ -95,6 +96,7 @@ export interface RequestContext {
 export function createState(config: Config, createClient: (provider: ProviderConfig) => UpstreamClient, adapterFor: (provider: ProviderConfig) => Adapter): GatewayState {
   const providers = new Map<string, ProviderRuntime>();
   for (const provider of config.providers) {
+    addSecrets(provider.api_key === undefined ? provider.api_keys : [provider.api_key, ...provider.api_keys]);
     providers.set(provider.name, {
       config: provider,
       adapter: adapterFor(provider),

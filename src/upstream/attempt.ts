@@ -125,23 +125,14 @@ export async function sendRequest(ctx: RequestContext, a: Attempt, upstreamReque
   ctx.record.upstreamStatus = response.status;
   if (response.status < 400) return response;
   const text = await readText(response, 1024 * 1024);
-  const error = redactKey(a.runtime.adapter.parseError(response.status, text), a.apiKey);
+  // parseError's texts pass through redactSecrets (upstreamStatusError): upstreams echo keys.
+  const error = a.runtime.adapter.parseError(response.status, text);
   for (const [name, value] of Object.entries(response.headers)) {
     if (PASSED_HEADERS.test(name) && value !== undefined) error.headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   const retryAfter = retryAfterMs(response.headers);
   if (retryAfter !== undefined) (error as { retryAfterMs?: number }).retryAfterMs = retryAfter;
   throw error;
-}
-
-function redactKey(error: SluiceError, key: string | undefined): SluiceError {
-  if (key === undefined || key.length < 4 || !error.message.includes(key)) return error;
-  return new SluiceError(error.code, error.status, error.type, error.message.split(key).join('[redacted]'), {
-    param: error.param,
-    openaiCode: error.openaiCode,
-    retryable: error.retryable,
-    outcome: error.outcome,
-  });
 }
 
 function retryAfterMs(headers: Record<string, HeaderValue>): number | undefined {

@@ -1,7 +1,8 @@
+import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { closedAfterEach } from '../helpers/cleanup.js';
 import { accessLines, bodyText, waitFor, type RunningGateway } from '../helpers/gateway.js';
-import { chunk, sseHead, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
+import { chunk, DONE, sseHead, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const scoped = closedAfterEach();
 const KEY = 'sk-proj-Q7vXk2LmN9pR4sT6uW8yZa1Bc3De5Fg';
@@ -28,6 +29,11 @@ ${providerExtra}
 
 function post(g: RunningGateway, body: Record<string, unknown>): Promise<Response> {
   return fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+/** No 8-character run of either key, anywhere in `text`. */
+function expectNoKey(text: string): void {
+  for (const key of [KEY, OTHER_KEY]) for (let i = 0; i + 8 <= key.length; i++) expect(text).not.toContain(key.slice(i, i + 8));
 }
 
 const head = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"';
@@ -70,4 +76,74 @@ describe('an event larger than max_event_mb', () => {
     await waitFor(() => accessLines(gateway).length === 1);
     expect(accessLines(gateway)[0]?.outcome).toBe('invalid_upstream');
   }, 15_000);
+});
+
+describe('provider keys never reach a client', () => {
+  it('in an upstream SSE error event after the first byte', async () => {
+    const { gateway } = await setup((_req, res) => {
+      sseHead(res);
+      res.end(chunk({ role: 'assistant', content: '' }) + chunk({ content: 'partial' }) + `data: ${JSON.stringify({ error: { message: `Invalid header Authorization: Bearer ${KEY} (also tried ${OTHER_KEY})`, type: 'server_error' } })}\n\n` + DONE);
+    });
+    const stream = await gateway.client().chat.completions.create({ model: 'up/m', messages, stream: true });
+    const error = await (async () => {
+      try {
+        for await (const _ of stream);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expectNoKey(String((error as Error).message));
+    expect((error as Error).message).toContain('[redacted]');
+    expectNoKey(gateway.rawLogs.join(''));
+  });
+
+  it('in an upstream SSE error event before the first byte (a 502 body)', async () => {
+    const { gateway } = await setup((_req, res) => {
+      sseHead(res);
+      res.end(`data: ${JSON.stringify({ error: { message: `key ${KEY} is revoked`, type: 'invalid_request_error' } })}\n\n`);
+    });
+    const response = await post(gateway, { model: 'up/m', messages, stream: true });
+    const text = await bodyText(response);
+    expect(response.status).toBe(502);
+    expectNoKey(text);
+    expect(text).toContain('key [redacted] is revoked');
+  });
+
+  it('in a 200 JSON body that carries an error', async () => {
+    const { gateway } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `upstream rejected api key ${KEY}`, type: 'server_error', code: null } }));
+    });
+    const response = await post(gateway, { model: 'up/m', messages });
+    const text = await bodyText(response);
+    expect(response.status).toBe(502);
+    expectNoKey(text);
+    expect(JSON.parse(text).error.message).toBe('upstream rejected api key [redacted]');
+  });
+
+  it('in a plain-text error body where the key straddles the 500-character cut', async () => {
+    for (const at of [480, 490, 495, 499]) {
+      const { gateway } = await setup((_req, res) => {
+        res.writeHead(401, { 'content-type': 'text/plain' });
+        res.end(`${'e'.repeat(at)}${KEY} was refused`);
+      });
+      const response = await post(gateway, { model: 'up/m', messages });
+      expect(response.status).toBe(401);
+      expectNoKey(await bodyText(response));
+    }
+  });
+
+  it('in an error status with an HTML page, a query key and the key of another provider', async () => {
+    const { gateway } = await setup((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ detail: `GET https://gw.example/v1/x?key=AIzaSyD-not-configured-anywhere failed; ${OTHER_KEY}` }));
+    });
+    const response = await post(gateway, { model: 'up/m', messages });
+    const text = await bodyText(response);
+    expect(response.status).toBe(400);
+    expectNoKey(text);
+    expect(text).not.toContain('AIzaSyD');
+  });
 });
