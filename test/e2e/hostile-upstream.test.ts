@@ -1,8 +1,9 @@
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { closedAfterEach } from '../helpers/cleanup.js';
 import { accessLines, bodyText, waitFor, type RunningGateway } from '../helpers/gateway.js';
-import { chunk, DONE, sseHead, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
+import { chunk, completion, DONE, sseHead, textStream, type FakeUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 
 const scoped = closedAfterEach();
 const KEY = 'sk-proj-Q7vXk2LmN9pR4sT6uW8yZa1Bc3De5Fg';
@@ -146,4 +147,38 @@ describe('provider keys never reach a client', () => {
     expectNoKey(text);
     expect(text).not.toContain('AIzaSyD');
   });
+});
+
+describe('compressed upstream bodies', () => {
+  const encoders = { gzip: gzipSync, br: brotliCompressSync, deflate: deflateSync };
+  const sse = textStream(['Hel', 'lo ', 'there']);
+  const json = JSON.stringify(completion('Hello there'));
+
+  for (const [coding, encode] of Object.entries(encoders)) {
+    for (const upstreamSse of [true, false]) {
+      for (const clientStream of [true, false]) {
+        it(`decodes ${coding} ${upstreamSse ? 'SSE' : 'JSON'} for a ${clientStream ? 'stream' : 'non-stream'} client`, async () => {
+          const { gateway, upstream } = await setup(async (_req, res) => {
+            res.writeHead(200, { 'content-type': upstreamSse ? 'text/event-stream' : 'application/json', 'content-encoding': coding });
+            const bytes = encode(Buffer.from(upstreamSse ? sse : json));
+            // In two writes, cut inside the compressed stream.
+            res.write(bytes.subarray(0, bytes.length >> 1));
+            await new Promise((r) => setTimeout(r, 5));
+            res.end(bytes.subarray(bytes.length >> 1));
+          });
+          const client = gateway.client();
+          let text = '';
+          if (clientStream) {
+            const stream = await client.chat.completions.create({ model: 'up/m', messages, stream: true });
+            for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+          } else {
+            const done = await client.chat.completions.create({ model: 'up/m', messages });
+            text = done.choices[0]?.message.content ?? '';
+          }
+          expect(text).toBe('Hello there');
+          expect(upstream.requests[0]?.headers['accept-encoding']).toBe('identity');
+        });
+      }
+    }
+  }
 });
