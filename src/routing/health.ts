@@ -73,10 +73,25 @@ export class CircuitBreaker {
 
   failure(now = Date.now()): void {
     this.failures++;
-    if (this.state === 'half_open' || this.failures >= this.settings.failure_threshold) {
-      this.state = 'open';
-      this.openedAt = now;
-      this.probing = false;
-    }
+    if (this.state === 'half_open' || this.failures >= this.settings.failure_threshold) this.reopen(now);
+  }
+
+  /**
+   * An attempt ended in neither success() nor failure(): an upstream 4xx, a 429, a client abort.
+   * None counts against a closed circuit, but a half-open one must not wait for a verdict that
+   * never comes: `up` (the provider answered) closes it, `refused` (a 429) re-opens it, and
+   * `unknown` (the client left first) lets the next request probe.
+   */
+  settle(verdict: 'up' | 'refused' | 'unknown', now = Date.now()): void {
+    if (this.state !== 'half_open' || !this.probing) return;
+    if (verdict === 'up') this.success();
+    else if (verdict === 'refused') this.reopen(now);
+    else this.probing = false;
+  }
+
+  private reopen(now: number): void {
+    this.state = 'open';
+    this.openedAt = now;
+    this.probing = false;
   }
 }

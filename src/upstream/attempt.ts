@@ -87,7 +87,10 @@ async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, tar
       ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: ctx.record.upstreamStatus, outcome: 'ok', ms: Date.now() - started });
       return result;
     } catch (err) {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (ctx.signal.aborted) {
+        runtime.breaker.settle('unknown');
+        throw ctx.signal.reason;
+      }
       const error = asSluiceError(err);
       ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: error.code === 'SLUICE_ERR_UPSTREAM_STATUS' ? error.status : undefined, outcome: error.outcome, ms: Date.now() - started });
       // A key the upstream refused (429/401) rests, and the next key is tried at once.
@@ -99,6 +102,7 @@ async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, tar
         }
       }
       if (error.retryable && error.status !== 429) runtime.breaker.failure();
+      else runtime.breaker.settle(error.status === 429 ? 'refused' : error.code === 'SLUICE_ERR_UPSTREAM_STATUS' ? 'up' : 'unknown');
       const retryAfter = error.retryAfterMs ?? 0;
       if (!error.retryable || retries >= runtime.config.max_retries || retryAfter > RETRY_AFTER_CAP_MS) throw error;
       retries++;
