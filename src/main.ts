@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
+import { maskUrlCredentials } from './core/redact.js';
 import type { Config } from './config/schema.js';
 import { stdoutDestination } from './observability/log.js';
 import { resolveModel } from './routing/route.js';
@@ -30,7 +31,7 @@ export function check(argv: string[], env: NodeJS.ProcessEnv): void {
   const lines = [`config ${path ?? defaultConfigPath}: ok`, '', 'providers:'];
   for (const p of config.providers) {
     const models = Array.isArray(p.models) ? p.models.join(', ') : Object.entries(p.models).map(([k, v]) => `${k} -> ${v}`).join(', ');
-    lines.push(`  ${p.name} (${p.type}) ${p.base_url ?? 'in-process'}  models: ${models}${p.force_upstream_stream ? '  force_upstream_stream' : ''}`);
+    lines.push(`  ${p.name} (${p.type}) ${p.base_url === undefined ? 'in-process' : maskUrlCredentials(p.base_url)}  models: ${models}${p.force_upstream_stream ? '  force_upstream_stream' : ''}`);
   }
   if (config.routes.length > 0) {
     lines.push('', 'routes:');

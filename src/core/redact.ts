@@ -100,3 +100,10 @@ export function addSecrets(keys: Iterable<string>): void {
 export function redactSecrets(text: string): string {
   return current.redact(text);
 }
+
+const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i;
+
+/** A URL to print (`sluice check`, logs): credentials in its userinfo and secret query values masked. */
+export function maskUrlCredentials(url: string): string {
+  return url.replace(USERINFO, '$1***:***@').replace(QUERY_SECRET, `$1${MASK}`);
+}
