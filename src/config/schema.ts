@@ -59,6 +59,8 @@ const provider = z
       .prefault({}),
     /** How long a key that got 429/401 rests when the upstream gave no Retry-After. */
     key_cooldown_ms: fromText(z.number().int().positive()).default(60_000),
+    /** The longest a key rests, whatever Retry-After says (an upstream's 1e9 seconds would shelve it for good). */
+    key_cooldown_max_ms: fromText(z.number().int().positive()).default(3_600_000),
     headers: z.record(z.string(), z.string()).default({}),
     models,
     force_upstream_stream: fromText(z.boolean()).default(false),

@@ -2,14 +2,17 @@ import type { ProviderConfig } from '../config/schema.js';
 
 /**
  * The provider's keys in rotation. A key that got 429 or 401 rests (for Retry-After, else the
- * provider's key_cooldown_ms); when every key rests, the one that recovers first is used.
+ * provider's key_cooldown_ms; never longer than key_cooldown_max_ms); when every key rests, the
+ * one that recovers first is used.
  */
 export class KeyPool {
   private readonly keys: string[];
   private readonly restingUntil: number[];
+  private readonly maxRestMs: number;
   private next = 0;
 
   constructor(provider: ProviderConfig) {
+    this.maxRestMs = provider.key_cooldown_max_ms;
     const keys = provider.api_key === undefined ? [...provider.api_keys] : [provider.api_key, ...provider.api_keys];
     this.keys = [...new Set(keys)];
     this.restingUntil = this.keys.map(() => 0);
@@ -35,7 +38,7 @@ export class KeyPool {
 
   rest(key: string, ms: number, now = Date.now()): void {
     const index = this.keys.indexOf(key);
-    if (index >= 0) this.restingUntil[index] = now + ms;
+    if (index >= 0) this.restingUntil[index] = now + Math.min(ms, this.maxRestMs);
   }
 }
 
