@@ -1,6 +1,6 @@
 import { redactSecrets } from '../core/redact.js';
-import { isJsonObject, tryParseJson } from '../json.js';
-import { SluiceError } from '../errors.js';
+import { isJsonObject, tryParseJson } from '../core/json.js';
+import { SluiceError } from '../core/errors.js';
 
 const typeByStatus: Record<number, string> = {
   400: 'invalid_request_error',

@@ -1,10 +1,12 @@
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createUnzip } from 'node:zlib';
-import { Pool, errors as undiciErrors } from 'undici';
-import type { ProviderConfig } from '../config/schema.js';
-import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../errors.js';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { EgressConfig, ProviderConfig } from '../config/schema.js';
+import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../core/errors.js';
+import type { BodySource } from '../core/body.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 import type { Cancellation } from './cancellation.js';
+import { egressFailure, proxyDispatcher, upstreamTls, type PoolSettings } from './egress.js';
 
 const RELEASE_LIMIT_BYTES = 64 * 1024;
 const RELEASE_WAIT_MS = 1000;
@@ -13,10 +15,9 @@ const MAX_PARSED_URLS = 1024;
 
 export type HeaderValue = string | string[] | undefined;
 
-export interface UpstreamResponse {
+export interface UpstreamResponse extends BodySource {
   status: number;
   headers: Record<string, HeaderValue>;
-  body: AsyncIterable<Uint8Array>;
   /** Stop reading and drop the connection (the upstream sees its socket closed if mid-body). */
   destroy(): void;
   /**
@@ -24,18 +25,6 @@ export interface UpstreamResponse {
    * keep-alive connection can be reused, dropping it if the upstream does not end within a second.
    */
   release(): void;
-  /** Whether more body bytes are already buffered (read on before handing a batch over). */
-  buffered(): boolean;
-  /** What an error thrown while reading `body` means (idle timeout, reset), as a SluiceError. */
-  bodyError(err: unknown): unknown;
-}
-
-/** The next read of an upstream body; a failure (idle timeout, reset) comes out as a SluiceError. */
-export function nextBytes(reader: AsyncIterator<Uint8Array>, response: UpstreamResponse): Promise<IteratorResult<Uint8Array>> {
-  // A plain promise chain, not an async function: this runs once per upstream read.
-  return reader.next().then(undefined, (err: unknown) => {
-    throw response.bodyError(err);
-  });
 }
 
 /** The only network I/O in Sluice. One per provider. */
@@ -49,32 +38,36 @@ export interface UpstreamClient {
  * body reads) timeouts are undici's own; the total timeout is the caller's Cancellation.
  */
 export class UndiciClient implements UpstreamClient {
-  private readonly pools = new Map<string, Pool>();
-  private readonly targets = new Map<string, { pool: Pool; path: string }>();
+  private readonly pools = new Map<string, Dispatcher>();
+  private readonly targets = new Map<string, { pool: Dispatcher; origin: string; path: string }>();
+  private readonly settings: PoolSettings;
+  /** Set when a proxy carries this provider's requests; it keeps its own pools per origin. */
+  private readonly proxy: Dispatcher | undefined;
 
-  constructor(private readonly provider: ProviderConfig) {}
+  constructor(
+    private readonly provider: ProviderConfig,
+    egress: EgressConfig = {},
+  ) {
+    this.settings = { headersTimeout: provider.timeouts.first_byte_ms, bodyTimeout: provider.timeouts.idle_ms, keepAliveTimeout: 30_000, pipelining: 1 };
+    this.proxy = proxyDispatcher(provider, egress, this.settings);
+  }
 
-  private pool(origin: string): Pool {
+  private pool(origin: string): Dispatcher {
+    if (this.proxy !== undefined) return this.proxy;
     let pool = this.pools.get(origin);
     if (pool === undefined) {
-      pool = new Pool(origin, {
-        connect: { timeout: this.provider.timeouts.connect_ms },
-        headersTimeout: this.provider.timeouts.first_byte_ms,
-        bodyTimeout: this.provider.timeouts.idle_ms,
-        keepAliveTimeout: 30_000,
-        pipelining: 1,
-      });
+      pool = new Pool(origin, { ...this.settings, connect: { ...upstreamTls(this.provider), timeout: this.provider.timeouts.connect_ms } });
       this.pools.set(origin, pool);
     }
     return pool;
   }
 
   /** The pool and request path for a URL, parsed once (`new URL` and the pool lookup cost ~6 µs per request in situ). */
-  private target(url: string): { pool: Pool; path: string } {
+  private target(url: string): { pool: Dispatcher; origin: string; path: string } {
     let target = this.targets.get(url);
     if (target === undefined) {
       const parsed = new URL(url);
-      target = { pool: this.pool(parsed.origin), path: parsed.pathname + parsed.search };
+      target = { pool: this.pool(parsed.origin), origin: parsed.origin, path: parsed.pathname + parsed.search };
       if (this.targets.size >= MAX_PARSED_URLS) this.targets.clear();
       this.targets.set(url, target);
     }
@@ -82,12 +75,13 @@ export class UndiciClient implements UpstreamClient {
   }
 
   async send(request: UpstreamRequest, signal: Cancellation): Promise<UpstreamResponse> {
-    const { pool, path } = this.target(request.url);
+    const { pool, origin, path } = this.target(request.url);
     // Without Accept-Encoding an upstream may use any coding (RFC 9110); identity keeps the
     // passthrough byte for byte. One that compresses anyway is decoded (decoded() below).
     if (request.headers['accept-encoding'] === undefined && request.headers['Accept-Encoding'] === undefined) request.headers['accept-encoding'] = 'identity';
     try {
       const response = await pool.request({
+        origin,
         path,
         method: request.method,
         headers: request.headers,
@@ -121,7 +115,7 @@ export class UndiciClient implements UpstreamClient {
         bodyError: (err) => this.classify(err, true),
       };
     } catch (err) {
-      throw this.classify(err, false);
+      throw (signal.aborted ? undefined : egressFailure(this.provider, err)) ?? this.classify(err, false);
     }
   }
 
@@ -159,7 +153,7 @@ export class UndiciClient implements UpstreamClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await Promise.all([...this.pools.values(), ...(this.proxy === undefined ? [] : [this.proxy])].map((p) => p.close()));
     this.pools.clear();
     this.targets.clear();
   }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SseSplitter } from '../../src/streaming/parse.js';
-import { SluiceError } from '../../src/errors.js';
+import { SluiceError } from '../../src/core/errors.js';
 
 /** Bytes every Buffer.concat / Buffer.from call made while `run` ran: what the splitter copied. */
 function bytesCopied(run: () => void): number {
