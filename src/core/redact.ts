@@ -22,8 +22,10 @@ function forms(key: string): string[] {
 
 export class Redactor {
   private readonly runs = new Set<string>();
-  /** Every form of every key, masked whole first. */
-  private readonly whole: string[] = [];
+  /** Every form of every key at least RUN long. */
+  private readonly long = new Set<string>();
+  /** Forms shorter than RUN: masked whole only. */
+  private readonly short = new Set<string>();
 
   constructor(secrets: Iterable<string> = []) {
     for (const secret of secrets) this.add(secret);
@@ -32,23 +34,25 @@ export class Redactor {
   add(secret: string): void {
     if (secret.length < MIN_KEY) return;
     for (const form of forms(secret)) {
-      if (!this.whole.includes(form)) this.whole.push(form);
+      (form.length < RUN ? this.short : this.long).add(form);
       for (let i = 0; i + RUN <= form.length; i++) this.runs.add(form.slice(i, i + RUN));
     }
   }
 
   redact(text: string): string {
-    let out = text;
-    for (const form of this.whole) if (out.includes(form)) out = out.split(form).join(MASK);
-    if (this.runs.size > 0 && out.length >= RUN) out = this.maskRuns(out);
+    // Runs first, on the text as received: masking a short key first could split a long one into
+    // pieces that each look like a word.
+    let out = this.runs.size > 0 && text.length >= RUN ? this.maskRuns(text) : text;
+    for (const form of this.short) if (out.includes(form)) out = out.split(form).join(MASK);
     return out.replace(BEARER, `$1${MASK}`).replace(QUERY_SECRET, `$1${MASK}`);
   }
 
   /**
-   * Every stretch of `text` covered by RUN-long pieces of a key (a key cut anywhere), masked. A
-   * stretch that is a whole word of letters inside the text is left: a partial match on a word
-   * ("upstream" against a key `sk-upstream-test`) is a key's own wording, not its secret part, and
-   * provider keys are random. A stretch at the text's end is masked even so: that is a cut key.
+   * Every stretch of `text` covered by RUN-long pieces of a key (a whole key, or a key cut
+   * anywhere), masked. A stretch that is only part of a key and a whole word of letters inside the
+   * text is left: a partial match on a word ("upstream" against a key `sk-upstream-test`) is a
+   * key's own wording, not its secret part, and provider keys are random. A stretch at the text's
+   * end is masked even so: that is a cut key.
    */
   private maskRuns(text: string): string {
     let out = '';
@@ -56,7 +60,7 @@ export class Redactor {
     let start = -1;
     let end = -1;
     const flush = (): void => {
-      if (start < 0 || isWord(text, start, end)) return;
+      if (start < 0 || (isWord(text, start, end) && !this.holdsKey(text.slice(start, end)))) return;
       out += text.slice(copied, start) + MASK;
       copied = end;
     };
@@ -70,6 +74,11 @@ export class Redactor {
     }
     flush();
     return copied === 0 ? text : out + text.slice(copied);
+  }
+
+  private holdsKey(stretch: string): boolean {
+    for (const form of this.long) if (stretch.includes(form)) return true;
+    return false;
   }
 }
 
