@@ -11,6 +11,7 @@ const DATA_PREFIX = Buffer.from('data: ');
 const BLANK_LINE = Buffer.from('\n\n');
 /** The per-event cap when none is given (providers[].max_event_mb's default). */
 export const DEFAULT_MAX_EVENT_BYTES = 32 * 1024 * 1024;
+const YIELD_AFTER_BYTES = 1024 * 1024;
 
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
@@ -40,6 +41,8 @@ export class SseSplitter {
   private sinceEvent = 0;
   private started = false;
   private dispatched = false;
+  /** The size of the last join of an event's pieces (0 once split): a large one is worth a turn of the event loop. */
+  joined = 0;
 
   constructor(
     onMessage: (message: EventSourceMessage) => void,
@@ -91,7 +94,8 @@ export class SseSplitter {
     }
     if (this.piecesBytes + end > this.maxEventBytes) throw eventTooLarge(this.maxEventBytes);
     pieces.push(bytes);
-    this.buf = Buffer.concat(pieces, this.piecesBytes + bytes.length);
+    this.joined = this.piecesBytes + bytes.length;
+    this.buf = Buffer.concat(pieces, this.joined);
     this.pos = 0;
     this.pieces = undefined;
     this.piecesBytes = 0;
@@ -129,6 +133,7 @@ export class SseSplitter {
     let runCount = 0;
     let view: DataView | undefined;
     this.dispatched = false;
+    this.joined = 0;
     for (;;) {
       while (buf[pos] === LF) pos++; // blank lines between events dispatch nothing
       // The event ends at the first line end followed by another: one memchr per line.
@@ -225,6 +230,9 @@ export class SseEventStream<S> {
       const next = await nextBytes(reader, response);
       if (next.done === true) break;
       splitter.push(next.value);
+      // A multi-MB event is decoded, parsed and written in one go: let other clients' requests
+      // in between its join and that, so no single turn of the loop does both.
+      if (splitter.joined > YIELD_AFTER_BYTES) await new Promise(setImmediate);
     }
     splitter.end();
     const tail = this.adapter.endStream(this.state);
