@@ -22,7 +22,7 @@ function ask(g: RunningGateway, signal?: AbortSignal): Promise<Response> {
   return fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'a/m', messages: [{ role: 'user', content: 'x' }] }), signal });
 }
 
-/** A gateway whose one provider opens its circuit after one failure and half-opens after 150 ms; the circuit is opened. */
+/** A gateway whose one provider opens its circuit after one failure and half-opens after 1 s; the circuit is opened. */
 async function openCircuit(mode: { current: Mode }): Promise<{ g: RunningGateway; requests: () => number }> {
   const a = await scoped.upstream(upstreamWith(() => mode.current));
   const g = await scoped.gateway(`
@@ -31,14 +31,14 @@ providers:
     type: openai
     base_url: ${a.url}
     max_retries: 0
-    circuit_breaker: {failure_threshold: 1, cooldown_ms: 150}
+    circuit_breaker: {failure_threshold: 1, cooldown_ms: 1000}
 `);
   mode.current = 'fail';
   expect((await ask(g)).status).toBe(500);
   const shut = await ask(g);
   expect(shut.status).toBe(503);
   expect((await shut.json()).error.code).toBe('provider_unavailable');
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 1100));
   return { g, requests: () => a.requests.length };
 }
 
@@ -62,7 +62,7 @@ describe('every half-open probe outcome settles the circuit', () => {
     mode.current = 'ok';
     expect((await ask(g)).status).toBe(503); // re-opened: not tried
     expect(requests()).toBe(2);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 1100));
     expect((await ask(g)).status).toBe(200);
   });
 
