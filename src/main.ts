@@ -7,6 +7,7 @@ import type { Config } from './config/schema.js';
 import { stdoutDestination } from './observability/log.js';
 import { resolveModel } from './routing/route.js';
 import { buildApp } from './server/app.js';
+import { listenBacklog } from './server/client-limits.js';
 
 function configPathFrom(values: { config?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
   return values.config ?? (env.SLUICE_CONFIG || undefined);
@@ -114,7 +115,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
       log.error({ problems: err.problems }, 'config reload failed; the previous config stays in force');
     }
   });
-  await sluice.app.listen({ host: config.server.host, port: config.server.port });
+  await sluice.app.listen({ host: config.server.host, port: config.server.port, backlog: listenBacklog(config.server.listen_backlog) });
   if (config.server.metrics_port !== undefined) {
     await sluice.listenMetrics(config.server.host, config.server.metrics_port);
     log.info({ port: config.server.metrics_port }, 'metrics served on their own port');

@@ -156,6 +156,18 @@ const server = z
       .default([])
       .transform((keys) => keys.filter((k) => (typeof k === 'string' ? k : k.key) !== '')),
     body_limit_mb: fromText(z.number().positive()).default(20),
+    /** Bytes of request bodies being received at once, over all requests; beyond it a request gets 503. */
+    inflight_body_mb: fromText(z.number().positive()).default(128),
+    /** How deep a request's JSON may nest (objects and arrays); deeper is a 400. */
+    max_json_depth: fromText(z.number().int().positive()).default(128),
+    /** The time a client has to send a whole request (headers and body); then 408. */
+    request_timeout_ms: fromText(z.number().int().positive()).default(120_000),
+    /** The time a client has to send a request's headers; then 408. */
+    headers_timeout_ms: fromText(z.number().int().positive()).default(30_000),
+    /** How long a client may leave the response unread (nothing it was sent taken) before its connection is cut. */
+    send_timeout_ms: fromText(z.number().int().positive()).default(30_000),
+    /** The listen backlog (pending connections); the kernel's net.core.somaxconn bounds it. */
+    listen_backlog: fromText(z.number().int().positive()).default(4096),
     keepalive_ms: fromText(z.number().int().positive()).default(15_000),
     /** Serve GET /metrics on this port instead of the main one (so it need not be exposed). */
     metrics_port: fromText(z.number().int().min(0).max(65535)).optional(),
