@@ -1,4 +1,20 @@
+import { createHash } from 'node:crypto';
 import type { ProviderConfig } from '../config/schema.js';
+
+/**
+ * Told about this process's own health changes, to share them (the redis state store publishes them
+ * to every Sluice process). Changes learnt from other processes are applied without telling it.
+ */
+export interface HealthListener {
+  keyRested(keyId: string, until: number): void;
+  circuitOpened(openedAt: number, until: number): void;
+  circuitClosed(): void;
+}
+
+/** A provider key as shared health names it: a digest, never the key. */
+export function keyDigest(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
 
 /**
  * The provider's keys in rotation. A key that got 429 or 401 rests (for Retry-After, else the
@@ -7,14 +23,19 @@ import type { ProviderConfig } from '../config/schema.js';
  */
 export class KeyPool {
   private readonly keys: string[];
+  private readonly ids: string[];
   private readonly restingUntil: number[];
   private readonly maxRestMs: number;
   private next = 0;
 
-  constructor(provider: ProviderConfig) {
+  constructor(
+    provider: ProviderConfig,
+    private readonly listener?: HealthListener,
+  ) {
     this.maxRestMs = provider.key_cooldown_max_ms;
     const keys = provider.api_key === undefined ? [...provider.api_keys] : [provider.api_key, ...provider.api_keys];
     this.keys = [...new Set(keys)];
+    this.ids = this.keys.map(keyDigest);
     this.restingUntil = this.keys.map(() => 0);
   }
 
@@ -36,9 +57,25 @@ export class KeyPool {
     return this.keys[best];
   }
 
-  rest(key: string, ms: number, now = Date.now()): void {
+  /** `share`: tell other processes (a 429 from the upstream); a local limit's count is shared already. */
+  rest(key: string, ms: number, now = Date.now(), share = true): void {
     const index = this.keys.indexOf(key);
-    if (index >= 0) this.restingUntil[index] = now + Math.min(ms, this.maxRestMs);
+    if (index < 0) return;
+    const until = now + Math.min(ms, this.maxRestMs);
+    this.restingUntil[index] = until;
+    if (share) this.listener?.keyRested(this.ids[index] as string, until);
+  }
+
+  /** A rest another process decided (by the key's digest); a longer local rest is kept. */
+  restById(id: string, until: number): void {
+    const index = this.ids.indexOf(id);
+    if (index >= 0 && (this.restingUntil[index] ?? 0) < until) this.restingUntil[index] = until;
+  }
+
+  /** Whether the key rests now (for tests and the usage view). */
+  resting(key: string, now = Date.now()): boolean {
+    const index = this.keys.indexOf(key);
+    return index >= 0 && (this.restingUntil[index] ?? 0) > now;
   }
 }
 
@@ -55,7 +92,10 @@ export class CircuitBreaker {
   private probing = false;
   state: CircuitState = 'closed';
 
-  constructor(private readonly settings: ProviderConfig['circuit_breaker']) {}
+  constructor(
+    private readonly settings: ProviderConfig['circuit_breaker'],
+    private readonly listener?: HealthListener,
+  ) {}
 
   /** Whether a request may go to the provider now; a half-open circuit admits one probe. */
   admit(now = Date.now()): boolean {
@@ -71,7 +111,9 @@ export class CircuitBreaker {
   success(): void {
     this.failures = 0;
     this.probing = false;
+    if (this.state === 'closed') return;
     this.state = 'closed';
+    this.listener?.circuitClosed();
   }
 
   failure(now = Date.now()): void {
@@ -93,8 +135,25 @@ export class CircuitBreaker {
   }
 
   private reopen(now: number): void {
+    const wasOpen = this.state === 'open';
     this.state = 'open';
     this.openedAt = now;
     this.probing = false;
+    if (!wasOpen) this.listener?.circuitOpened(now, now + this.settings.cooldown_ms);
+  }
+
+  /** Another process opened the circuit: skip the provider until its cooldown ends, then probe. */
+  openedElsewhere(openedAt: number): void {
+    if (this.state === 'open' && this.openedAt >= openedAt) return;
+    this.state = 'open';
+    this.openedAt = openedAt;
+    this.probing = false;
+  }
+
+  /** Another process's probe succeeded. */
+  closedElsewhere(): void {
+    this.failures = 0;
+    this.probing = false;
+    this.state = 'closed';
   }
 }
