@@ -1,16 +1,15 @@
-import type { ServerResponse } from 'node:http';
-import { SluiceError, truncated, upstreamInvalid } from './errors.js';
-import type { ProviderRuntime, RequestContext } from './gateway.js';
-import type { ChunkEvent, FramesEvent, StreamEvent } from './providers/adapter.js';
+import { SluiceError, truncated, upstreamInvalid, asSluiceError } from './core/errors.js';
+import type { RequestContext } from './server/state.js';
 import { Aggregator } from './streaming/aggregate.js';
-import { ChatSseSink } from './streaming/chat-sink.js';
 import { chunkValue, isSubstantiveEvent } from './streaming/inspect.js';
-import { parseSseText, SseEventStream, type ForwardFrame } from './streaming/parse.js';
-import { SseWriter } from './streaming/sse-writer.js';
+import { parseSseText, SseEventStream } from './streaming/parse.js';
 import { synthesizeChunks } from './streaming/synthesize.js';
-import type { ChatCompletion } from './streaming/types.js';
-import { asSluiceError, readText, runTargets, send, type Attempt } from './upstream/attempt.js';
+import type { ChatCompletion } from './core/types.js';
+import { readText, runTargets, send, type Attempt } from './upstream/attempt.js';
 import type { UpstreamResponse } from './upstream/client.js';
+import type { ProviderRuntime } from './upstream/runtime.js';
+import type { ChunkEvent, FramesEvent, StreamEvent } from './core/events.js';
+import type { ChunkSink } from './core/sink.js';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -128,24 +127,6 @@ interface OpenedStream {
   stream: SseEventStream<unknown> | undefined;
 }
 
-/** Where a committed chunk stream goes: the chat SSE writer, or another API's translator. */
-export interface ChunkSink {
-  readonly headersSent: boolean;
-  /** A keep-alive while the first token is awaited (sends the status if not yet sent). */
-  ping(): void;
-  /** A batch of chunks; resolves when the client can take more (backpressure). */
-  write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined;
-  /**
-   * Set by a sink that takes OpenAI chunk frames as bytes (FramesEvent): whether one may go out as
-   * received. Sinks without it only ever get ChunkEvents.
-   */
-  readonly forwardsAsIs?: ForwardFrame;
-  /** How many choices got a finish_reason so far (an EOF is complete once all did). */
-  readonly finishedChoices: number;
-  end(): void;
-  fail(error: SluiceError): void;
-}
-
 /**
  * A stream client. Commit late: events are held back until the first substantive chunk, so an
  * upstream that fails right after opening can still be retried or fall back. Pings keep idle
@@ -178,11 +159,6 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
     opened.runtime.active--;
     ctx.gateway.metrics.streamClosed(opened.runtime.config.name);
   }
-}
-
-/** A chat completions stream client: sink A. */
-export function streamToClient(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void> {
-  return streamInto(ctx, new ChatSseSink(new SseWriter(res, headers, () => ctx.gateway.inflight.size <= 1), ctx.request.stream_options?.include_usage === true, ctx.record));
 }
 
 async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream> {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { routeProblems } from '../routing/route.js';
+import { formatPath } from '../core/zod-path.js';
+import { routeProblems } from './routes.js';
 import { configSchema, type Config } from './schema.js';
 
 export const defaultConfigPath = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
@@ -77,15 +78,6 @@ function substitute(value: unknown, references: string[]): unknown {
     return out;
   }
   return value;
-}
-
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const segment of path) {
-    if (typeof segment === 'number') out += `[${segment}]`;
-    else out += out === '' ? String(segment) : `.${String(segment)}`;
-  }
-  return out === '' ? '(root)' : out;
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AccessRecord, AttemptRecord } from '../gateway.js';
+import type { AccessRecord, AttemptRecord } from './access.js';
 
 // LLM latencies: 50 ms .. 120 s.
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];

@@ -1,5 +1,5 @@
 import { textOf } from '../providers/content.js';
-import type { ChatCompletion, ChatRequest, Usage } from '../streaming/types.js';
+import type { ChatCompletion, ChatRequest, Usage } from '../core/types.js';
 
 /**
  * Upstream usage is the truth (Sluice always asks for it). When an upstream gives none, tokens are

@@ -1,13 +1,7 @@
 import type { ProviderConfig } from '../config/schema.js';
-import type { SluiceError } from '../errors.js';
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../streaming/types.js';
-
-/** One Server-Sent Event as eventsource-parser hands it over. */
-export interface SseEvent {
-  event?: string | undefined;
-  data: string;
-  id?: string | undefined;
-}
+import type { SluiceError } from '../core/errors.js';
+import type { SseEvent, StreamEvent } from '../core/events.js';
+import type { ChatCompletion, ChatRequest } from '../core/types.js';
 
 /** What an adapter asks the upstream client to send. Adapters never do I/O themselves. */
 export interface UpstreamRequest {
@@ -27,25 +21,6 @@ export interface BuildContext {
   apiKey: string | undefined;
 }
 
-/**
- * A canonical chunk. Passthrough adapters set `text` (the upstream's JSON, forwarded untouched and
- * parsed only when inspected); translating adapters set `chunk`.
- */
-export type ChunkEvent =
-  | { type: 'chunk'; chunk: ChatCompletionChunk; text?: undefined }
-  | { type: 'chunk'; text: string; chunk?: undefined };
-
-/**
- * OpenAI chunks that go to a chat stream client exactly as the upstream framed them
- * (`data: {...}\n\n` each), undecoded. Only produced once the pipeline asks for them.
- */
-export interface FramesEvent {
-  type: 'frames';
-  bytes: Buffer;
-  count: number;
-}
-
-export type StreamEvent = ChunkEvent | FramesEvent | { type: 'error'; error: SluiceError } | { type: 'done' };
 
 /**
  * Translation between one provider's wire format and the OpenAI shapes. Pure: no fastify, undici or

@@ -1,6 +1,7 @@
 import type { Adapter, BuildContext, UpstreamRequest } from './adapter.js';
-import { joinUrl, openaiAdapter, openaiRequestBody } from './openai.js';
-import type { ChatRequest } from '../streaming/types.js';
+import { openaiAdapter, openaiRequestBody } from './openai.js';
+import type { ChatRequest } from '../core/types.js';
+import { joinUrl } from '../core/url.js';
 
 const DEFAULT_API_VERSION = '2024-10-21';
 

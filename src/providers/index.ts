@@ -1,6 +1,4 @@
 import type { ProviderConfig } from '../config/schema.js';
-import { UndiciClient, type UpstreamClient } from '../upstream/client.js';
-import { MockUpstream } from '../upstream/mock-upstream.js';
 import type { Adapter } from './adapter.js';
 import { anthropicAdapter } from './anthropic/index.js';
 import { azureAdapter } from './azure.js';
@@ -20,8 +18,4 @@ export function adapterFor(provider: ProviderConfig): Adapter {
     case 'azure':
       return azureAdapter as Adapter;
   }
-}
-
-export function clientFor(provider: ProviderConfig): UpstreamClient {
-  return provider.type === 'mock' ? new MockUpstream(provider) : new UndiciClient(provider);
 }

@@ -1,15 +1,13 @@
-import { tryParseJson } from '../json.js';
-import { upstreamErrorEvent, upstreamInvalid } from '../errors.js';
-import type { ChatCompletion, ChatRequest } from '../streaming/types.js';
-import type { Adapter, BuildContext, SseEvent, StreamEvent, UpstreamRequest } from './adapter.js';
+import { tryParseJson } from '../core/json.js';
+import { upstreamErrorEvent, upstreamInvalid } from '../core/errors.js';
+import type { ChatCompletion, ChatRequest } from '../core/types.js';
+import type { Adapter, BuildContext, UpstreamRequest } from './adapter.js';
 import { errorFieldsFromBody, upstreamStatusError } from './upstream-error.js';
+import type { SseEvent, StreamEvent } from '../core/events.js';
+import { joinUrl } from '../core/url.js';
 
 const DONE: StreamEvent = { type: 'done' };
 const OPEN_BRACE = 123;
-
-export function joinUrl(base: string, path: string): string {
-  return base.endsWith('/') ? base + path.slice(1) : base + path;
-}
 
 /**
  * The body an OpenAI-compatible upstream receives: the client's request with every unknown field

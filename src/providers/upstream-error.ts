@@ -1,5 +1,5 @@
-import { isJsonObject, tryParseJson } from '../json.js';
-import { SluiceError } from '../errors.js';
+import { isJsonObject, tryParseJson } from '../core/json.js';
+import { SluiceError } from '../core/errors.js';
 
 const typeByStatus: Record<number, string> = {
   400: 'invalid_request_error',

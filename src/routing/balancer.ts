@@ -1,5 +1,5 @@
 import type { RouteConfig } from '../config/schema.js';
-import type { Target } from './route.js';
+import type { Target } from '../config/routes.js';
 
 /**
  * Orders a route's targets for one request: the first is tried first, the rest are the fallback

@@ -2,16 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { SluiceError } from '../errors.js';
-import { closeState, createState, type Gateway } from '../gateway.js';
+import { SluiceError } from '../core/errors.js';
+import { closeState, createState, type Gateway } from './state.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
-import { adapterFor, clientFor } from '../providers/index.js';
 import type { ClientIdentity } from './auth.js';
-import { handleChatCompletion } from './chat-completions.js';
+import { handleChatCompletion } from '../fronts/chat/handler.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { listModels } from './models.js';
-import { handleResponses } from './responses.js';
+import { handleResponses } from '../fronts/responses/handler.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -56,7 +55,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     },
   });
   const gateway: Gateway = {
-    state: createState(config, clientFor, adapterFor),
+    state: createState(config),
     log: app.log,
     accessLog: app.log.child({}, { redact: [] }),
     sseAutodetectWarned: new Set(),
@@ -133,7 +132,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     gateway,
     reload(next: Config): void {
       const previous = gateway.state;
-      gateway.state = createState(next, clientFor, adapterFor);
+      gateway.state = createState(next);
       void closeState(previous);
     },
     listenMetrics(host: string, port: number): Promise<Server> {

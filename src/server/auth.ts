@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientKeyConfig } from '../config/schema.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 
 /** Who a client key belongs to, and what it may use. `models` undefined: everything. */
 export interface ClientIdentity {

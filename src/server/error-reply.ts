@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '../core/errors.js';
 
 /** Before the first byte every error leaves as JSON with its status (after it, see SseWriter.fail). */
 export function sendError(reply: FastifyReply, error: SluiceError): FastifyReply {

@@ -1,15 +1,15 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { ProviderConfig } from '../config/schema.js';
-import { SluiceError, upstreamTimeout } from '../errors.js';
-import type { AccessRecord, Gateway, RequestContext } from '../gateway.js';
+import { SluiceError, upstreamTimeout, asSluiceError } from '../core/errors.js';
+import type { Gateway, RequestContext } from './state.js';
 import { resolveModel } from '../routing/route.js';
-import type { ChatRequest } from '../streaming/types.js';
-import { asSluiceError } from '../upstream/attempt.js';
+import type { ChatRequest } from '../core/types.js';
 import { Cancellation } from '../upstream/cancellation.js';
 import { estimateUsage } from '../observability/usage.js';
 import { checkModelAllowed } from './auth.js';
 import { sendError } from './error-reply.js';
+import type { AccessRecord } from '../observability/access.js';
 
 /** A JSON body to send exactly as received (a native passthrough), not re-serialised. */
 export class RawJson {

@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { GatewayState, ProviderRuntime } from '../gateway.js';
-import { joinUrl } from '../providers/openai.js';
+import type { GatewayState } from './state.js';
 import { listedModels } from '../routing/route.js';
 import { Cancellation } from '../upstream/cancellation.js';
+import type { ProviderRuntime } from '../upstream/runtime.js';
+import { joinUrl } from '../core/url.js';
 
 export interface ModelEntry {
   id: string;

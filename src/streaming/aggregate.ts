@@ -1,4 +1,4 @@
-import type { AssistantMessage, ChatCompletion, ChatCompletionChunk, ChunkChoice, CompletionChoice, Logprobs, ToolCall, ToolCallDelta, Usage } from './types.js';
+import type { AssistantMessage, ChatCompletion, ChatCompletionChunk, ChunkChoice, CompletionChoice, Logprobs, ToolCall, ToolCallDelta, Usage } from '../core/types.js';
 
 /** Delta keys with their own rules; every other key is an extension (strings concatenate). */
 const KNOWN_DELTA_KEYS = new Set(['role', 'content', 'refusal', 'tool_calls', 'function_call']);

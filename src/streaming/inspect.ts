@@ -1,7 +1,7 @@
-import type { ChunkEvent } from '../providers/adapter.js';
-import { upstreamInvalid } from '../errors.js';
+import { upstreamInvalid } from '../core/errors.js';
 import { contentCharsInText } from '../observability/usage.js';
-import type { ChatCompletionChunk } from './types.js';
+import type { ChatCompletionChunk } from '../core/types.js';
+import type { ChunkEvent } from '../core/events.js';
 
 /**
  * Whether `text` (a JSON object) may carry `key` with a non-null value. A cheap scan that lets the

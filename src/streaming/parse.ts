@@ -1,17 +1,12 @@
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
-import type { Adapter, FramesEvent, StreamEvent } from '../providers/adapter.js';
-import { nextBytes, type UpstreamResponse } from '../upstream/client.js';
+import type { ForwardFrame } from '../core/sink.js';
+import type { Adapter } from '../providers/adapter.js';
+import type { FramesEvent, StreamEvent } from '../core/events.js';
+import { nextBytes, type BodySource } from '../core/body.js';
 
 const LF = 10;
 const CR = 13;
 const DATA_PREFIX = Buffer.from('data: ');
-
-/**
- * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`; `view` is a
- * DataView over the same bytes as `buf`), whether it goes to the client as received. Offsets
- * rather than a subarray, and one view per read: no allocation per frame.
- */
-export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: number) => boolean;
 
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
@@ -131,7 +126,7 @@ export class SseEventStream<S> {
   private readonly splitter: SseSplitter;
 
   constructor(
-    private readonly response: UpstreamResponse,
+    private readonly response: BodySource,
     private readonly adapter: Adapter<S>,
     private readonly state: S,
     private eventByEvent = false,

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { SluiceError } from '../errors.js';
+import type { SluiceError } from '../core/errors.js';
 
 const DONE_EVENT = 'data: [DONE]\n\n';
 const PING_COMMENT = ': ping\n\n';

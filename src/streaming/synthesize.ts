@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatCompletionChunk, ChunkChoice, ChunkDelta, CompletionChoice } from './types.js';
+import type { ChatCompletion, ChatCompletionChunk, ChunkChoice, ChunkDelta, CompletionChoice } from '../core/types.js';
 
 export interface SynthesizeOptions {
   includeUsage: boolean;

@@ -1,9 +1,28 @@
-import { SluiceError, upstreamInvalid } from '../errors.js';
-import type { ProviderRuntime, RequestContext } from '../gateway.js';
-import { resolveProviderModel, type Target } from '../routing/route.js';
+import { resolveProviderModel, type Target } from '../config/routes.js';
+import { nextBytes } from '../core/body.js';
+import { asSluiceError, SluiceError, upstreamInvalid } from '../core/errors.js';
+import type { ChatRequest } from '../core/types.js';
+import type { AccessRecord } from '../observability/access.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
+import type { Resolution } from '../routing/route.js';
 import type { Cancellation } from './cancellation.js';
-import { nextBytes, type HeaderValue, type UpstreamResponse } from './client.js';
+import type { HeaderValue, UpstreamResponse } from './client.js';
+import type { ProviderRuntime, UpstreamState } from './runtime.js';
+
+/** What the attempt loop needs of one request: not the whole request context. */
+export interface AttemptContext {
+  state: UpstreamState;
+  request: ChatRequest;
+  resolution: Resolution;
+  /** Where each attempt, the provider that served and its status are recorded. */
+  record: Pick<AccessRecord, 'attempts' | 'provider' | 'upstreamModel' | 'upstreamStatus'>;
+  signal: Cancellation;
+  log: { debug(fields: object, message: string): void };
+  /** Sent upstream as x-request-id. */
+  requestId: string;
+  /** The client's W3C traceparent, propagated upstream unchanged. */
+  traceparent: string | undefined;
+}
 
 /** One try against one provider: the runtime, the target, the key to use, the abort signal. */
 export interface Attempt {
@@ -16,12 +35,7 @@ export interface Attempt {
 const RETRY_AFTER_CAP_MS = 10_000;
 const PASSED_HEADERS = /^(retry-after|retry-after-ms|x-ratelimit-.*)$/i;
 
-export function asSluiceError(err: unknown): SluiceError {
-  if (err instanceof SluiceError) return err;
-  return new SluiceError('SLUICE_ERR_INTERNAL', 500, 'server_error', 'Internal gateway error.', { cause: err, outcome: 'internal' });
-}
-
-function runtimeOf(ctx: RequestContext, target: Target): ProviderRuntime {
+function runtimeOf(ctx: AttemptContext, target: Target): ProviderRuntime {
   const runtime = ctx.state.providers.get(target.provider.name);
   if (runtime === undefined) throw new SluiceError('SLUICE_ERR_INTERNAL', 500, 'server_error', `provider '${target.provider.name}' is not running`);
   return runtime;
@@ -36,7 +50,7 @@ function isContextOverflow(error: SluiceError): boolean {
  * failed target (connect error, timeout, 5xx, 429, a route's `fallback_on` status) moves to the
  * next, after that target's own retries. A provider whose circuit is open is skipped.
  */
-export async function runTargets<T>(ctx: RequestContext, attempt: (a: Attempt) => Promise<T>): Promise<T> {
+export async function runTargets<T>(ctx: AttemptContext, attempt: (a: Attempt) => Promise<T>): Promise<T> {
   const { route, targets } = ctx.resolution;
   const queue = ctx.state.balancer.order(route, targets, (name) => ctx.state.providers.get(name)?.active ?? 0);
   let lastError: SluiceError | undefined;
@@ -72,7 +86,7 @@ export async function runTargets<T>(ctx: RequestContext, attempt: (a: Attempt) =
 }
 
 /** One target, retried while nothing reached the client, with jittered backoff honouring Retry-After. */
-async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, target: Target, attempt: (a: Attempt) => Promise<T>): Promise<T> {
+async function withRetries<T>(ctx: AttemptContext, runtime: ProviderRuntime, target: Target, attempt: (a: Attempt) => Promise<T>): Promise<T> {
   let retries = 0;
   let keySwitches = 0;
   for (;;) {
@@ -113,12 +127,12 @@ async function withRetries<T>(ctx: RequestContext, runtime: ProviderRuntime, tar
 }
 
 /** Sends one upstream request; an error status becomes a SluiceError carrying the rate-limit headers. */
-export function send(ctx: RequestContext, a: Attempt, stream: boolean): Promise<UpstreamResponse> {
+export function send(ctx: AttemptContext, a: Attempt, stream: boolean): Promise<UpstreamResponse> {
   return sendRequest(ctx, a, a.runtime.adapter.buildRequest(ctx.request, { provider: a.runtime.config, upstreamModel: a.target.upstreamModel, stream, apiKey: a.apiKey }));
 }
 
 /** Sends a request already built (by an adapter, or a native passthrough), adding the tracing headers. */
-export async function sendRequest(ctx: RequestContext, a: Attempt, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
+export async function sendRequest(ctx: AttemptContext, a: Attempt, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
   upstreamRequest.headers['x-request-id'] = ctx.requestId;
   if (ctx.traceparent !== undefined) upstreamRequest.headers.traceparent = ctx.traceparent;
   const response = await a.runtime.client.send(upstreamRequest, a.signal);

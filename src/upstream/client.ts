@@ -1,6 +1,7 @@
 import { Pool, errors as undiciErrors } from 'undici';
 import type { ProviderConfig } from '../config/schema.js';
-import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../errors.js';
+import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../core/errors.js';
+import type { BodySource } from '../core/body.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 import type { Cancellation } from './cancellation.js';
 
@@ -11,10 +12,9 @@ const MAX_PARSED_URLS = 1024;
 
 export type HeaderValue = string | string[] | undefined;
 
-export interface UpstreamResponse {
+export interface UpstreamResponse extends BodySource {
   status: number;
   headers: Record<string, HeaderValue>;
-  body: AsyncIterable<Uint8Array>;
   /** Stop reading and drop the connection (the upstream sees its socket closed if mid-body). */
   destroy(): void;
   /**
@@ -22,18 +22,6 @@ export interface UpstreamResponse {
    * keep-alive connection can be reused, dropping it if the upstream does not end within a second.
    */
   release(): void;
-  /** Whether more body bytes are already buffered (read on before handing a batch over). */
-  buffered(): boolean;
-  /** What an error thrown while reading `body` means (idle timeout, reset), as a SluiceError. */
-  bodyError(err: unknown): unknown;
-}
-
-/** The next read of an upstream body; a failure (idle timeout, reset) comes out as a SluiceError. */
-export function nextBytes(reader: AsyncIterator<Uint8Array>, response: UpstreamResponse): Promise<IteratorResult<Uint8Array>> {
-  // A plain promise chain, not an async function: this runs once per upstream read.
-  return reader.next().then(undefined, (err: unknown) => {
-    throw response.bodyError(err);
-  });
 }
 
 /** The only network I/O in Sluice. One per provider. */

@@ -1,7 +1,7 @@
 import type { ProviderConfig } from '../config/schema.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 import { textOf } from '../providers/content.js';
-import type { ChatMessage } from '../streaming/types.js';
+import type { ChatMessage } from '../core/types.js';
 import type { Cancellation } from './cancellation.js';
 import type { UpstreamClient, UpstreamResponse } from './client.js';
 

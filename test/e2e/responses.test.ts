@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bodyText, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { fixture } from '../helpers/sse-feed.js';
 import { chunk, DONE, sseHead, startUpstream, usageChunk, type FakeUpstream, type RecordedRequest } from '../helpers/upstream.js';
-import { parseResponsesStream, validateSequence } from '../responses/validator.js';
+import { parseResponsesStream, validateSequence } from '../fronts/responses/validator.js';
 
 function lastUserText(req: RecordedRequest): string {
   const content = (req.body.messages as Array<{ role: string; content: unknown }>).filter((m) => m.role === 'user').at(-1)?.content;

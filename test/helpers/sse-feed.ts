@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import type { Adapter, StreamEvent } from '../../src/providers/adapter.js';
+import type { Adapter } from '../../src/providers/adapter.js';
 import { Aggregator } from '../../src/streaming/aggregate.js';
 import { SseEventStream } from '../../src/streaming/parse.js';
-import type { ChatCompletion, ChatCompletionChunk } from '../../src/streaming/types.js';
+import type { ChatCompletion, ChatCompletionChunk } from '../../src/core/types.js';
+import type { StreamEvent } from '../../src/core/events.js';
 
 export function fixture(path: string): Buffer {
   return readFileSync(new URL(`../fixtures/${path}`, import.meta.url));

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { aggregate, Aggregator } from '../../src/streaming/aggregate.js';
 import { synthesizeChunks } from '../../src/streaming/synthesize.js';
-import type { AssistantMessage, ChatCompletion, ChatCompletionChunk, ChunkChoice, CompletionChoice } from '../../src/streaming/types.js';
+import type { AssistantMessage, ChatCompletion, ChatCompletionChunk, ChunkChoice, CompletionChoice } from '../../src/core/types.js';
 
 const text = fc.string({ minLength: 1, maxLength: 40, unit: 'grapheme' });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { aggregate, Aggregator } from '../../src/streaming/aggregate.js';
-import type { ChatCompletionChunk, ChunkChoice, ChunkDelta } from '../../src/streaming/types.js';
+import type { ChatCompletionChunk, ChunkChoice, ChunkDelta } from '../../src/core/types.js';
 
 function c(choices: Array<Partial<ChunkChoice> & { delta?: ChunkDelta }>, extra: Partial<ChatCompletionChunk> = {}): ChatCompletionChunk {
   return {

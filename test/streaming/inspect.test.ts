@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ChunkEvent } from '../../src/providers/adapter.js';
 import { isSubstantiveEvent } from '../../src/streaming/inspect.js';
-import type { ChatCompletionChunk } from '../../src/streaming/types.js';
+import type { ChatCompletionChunk } from '../../src/core/types.js';
+import type { ChunkEvent } from '../../src/core/events.js';
 
 const event = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}): ChunkEvent => ({
   type: 'chunk',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { synthesizeChunks } from '../../src/streaming/synthesize.js';
-import type { ChatCompletion } from '../../src/streaming/types.js';
+import type { ChatCompletion } from '../../src/core/types.js';
 
 const completion: ChatCompletion = {
   id: 'chatcmpl-s',

@@ -1,7 +1,7 @@
-import { tryParseJson } from '../../json.js';
-import { SluiceError, upstreamErrorEvent } from '../../errors.js';
+import { tryParseJson } from '../../core/json.js';
+import { SluiceError, upstreamErrorEvent } from '../../core/errors.js';
 import { errorFieldsFromBody, upstreamStatusError } from '../upstream-error.js';
-import type { Usage } from '../../streaming/types.js';
+import type { Usage } from '../../core/types.js';
 
 /** Anthropic stop_reason -> OpenAI finish_reason. */
 export function finishReason(stopReason: unknown): string {

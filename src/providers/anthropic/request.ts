@@ -1,9 +1,9 @@
-import { isJsonObject, tryParseJson } from '../../json.js';
+import { isJsonObject, tryParseJson } from '../../core/json.js';
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
 import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
-import { joinUrl } from '../openai.js';
-import { badRequest } from '../../errors.js';
-import type { ChatMessage, ChatRequest, ToolCall } from '../../streaming/types.js';
+import { badRequest } from '../../core/errors.js';
+import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
+import { joinUrl } from '../../core/url.js';
 
 type Block = Record<string, unknown>;
 interface AnthropicMessage {

@@ -1,5 +1,5 @@
-import { upstreamInvalid } from '../../errors.js';
-import type { AssistantMessage, ChatCompletion, ToolCall } from '../../streaming/types.js';
+import { upstreamInvalid } from '../../core/errors.js';
+import type { AssistantMessage, ChatCompletion, ToolCall } from '../../core/types.js';
 import { finishReason, openaiUsage, type AnthropicUsage } from './mapping.js';
 
 interface AnthropicMessageBody {

@@ -1,8 +1,8 @@
-import { isJsonObject, tryParseJson } from '../../json.js';
-import type { SseEvent, StreamEvent } from '../adapter.js';
-import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../streaming/types.js';
-import { upstreamInvalid } from '../../errors.js';
+import { isJsonObject, tryParseJson } from '../../core/json.js';
+import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../core/types.js';
+import { upstreamInvalid } from '../../core/errors.js';
 import { finishReason, openaiUsage, streamError, type AnthropicUsage } from './mapping.js';
+import type { SseEvent, StreamEvent } from '../../core/events.js';
 
 /** What spans events of one Anthropic stream. */
 export interface AnthropicStreamState {

@@ -1,5 +1,5 @@
-import { tryParseJson } from '../../json.js';
-import { SluiceError, upstreamErrorEvent } from '../../errors.js';
+import { tryParseJson } from '../../core/json.js';
+import { SluiceError, upstreamErrorEvent } from '../../core/errors.js';
 import { errorFieldsFromBody, upstreamStatusError } from '../upstream-error.js';
 
 const TYPE_BY_STATUS: Record<string, string> = {

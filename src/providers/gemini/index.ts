@@ -1,10 +1,10 @@
 import type { Adapter } from '../adapter.js';
 import { Aggregator } from '../../streaming/aggregate.js';
-import type { ChatCompletion } from '../../streaming/types.js';
+import type { ChatCompletion } from '../../core/types.js';
 import { parseGeminiError } from './error.js';
 import { buildGeminiRequest } from './request.js';
 import { endGeminiStream, initGeminiStream, parseGeminiEvent, type GeminiStreamState } from './stream.js';
-import { upstreamInvalid } from '../../errors.js';
+import { upstreamInvalid } from '../../core/errors.js';
 
 /** A whole GenerateContentResponse is one stream event: translate it the same way and fold it. */
 function parseGeminiResponse(body: unknown): ChatCompletion {

@@ -1,8 +1,8 @@
-import { isJsonObject, tryParseJson } from '../../json.js';
+import { isJsonObject, tryParseJson } from '../../core/json.js';
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
 import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
-import { joinUrl } from '../openai.js';
-import type { ChatMessage, ChatRequest, ToolCall } from '../../streaming/types.js';
+import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
+import { joinUrl } from '../../core/url.js';
 
 type Part = Record<string, unknown>;
 interface Content {

@@ -1,8 +1,8 @@
-import { isJsonObject, tryParseJson } from '../../json.js';
-import type { SseEvent, StreamEvent } from '../adapter.js';
-import { upstreamErrorEvent, upstreamInvalid } from '../../errors.js';
-import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../streaming/types.js';
+import { isJsonObject, tryParseJson } from '../../core/json.js';
+import { upstreamErrorEvent, upstreamInvalid } from '../../core/errors.js';
+import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../core/types.js';
 import { geminiStreamError } from './error.js';
+import type { SseEvent, StreamEvent } from '../../core/events.js';
 
 interface Candidate {
   index?: number;

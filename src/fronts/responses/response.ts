@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ChatCompletion, Usage } from '../streaming/types.js';
+import type { ChatCompletion, Usage } from '../../core/types.js';
 import type { ResponsesRequest } from './request.js';
 
 export type JsonRecord = Record<string, unknown>;

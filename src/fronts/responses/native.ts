@@ -1,12 +1,12 @@
-import { tryParseJson } from '../json.js';
+import { tryParseJson } from '../../core/json.js';
 import type { ServerResponse } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { RequestContext } from '../gateway.js';
-import { withSseHeaders, writeOrWait } from '../streaming/sse-writer.js';
-import { joinUrl } from '../providers/openai.js';
-import { readText, runTargets, sendRequest, type Attempt } from '../upstream/attempt.js';
-import type { UpstreamResponse } from '../upstream/client.js';
-import type { Usage } from '../streaming/types.js';
+import type { RequestContext } from '../../server/state.js';
+import { withSseHeaders, writeOrWait } from '../../streaming/sse-writer.js';
+import { readText, runTargets, sendRequest, type Attempt } from '../../upstream/attempt.js';
+import type { UpstreamResponse } from '../../upstream/client.js';
+import type { Usage } from '../../core/types.js';
+import { joinUrl } from '../../core/url.js';
 
 /** Whether every target of this request serves the Responses API itself (`responses: native`). */
 export function isNative(ctx: RequestContext): boolean {

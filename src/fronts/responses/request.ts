@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { badRequest } from '../errors.js';
-import { formatPath } from '../config/load.js';
-import type { ChatMessage, ChatRequest, ToolCall } from '../streaming/types.js';
+import { badRequest } from '../../core/errors.js';
+import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
+import { issueError } from '../../core/zod-path.js';
 
 const item = z.looseObject({ type: z.string().optional(), role: z.string().optional() });
 
@@ -39,11 +39,7 @@ export function parseResponsesRequest(body: unknown): { chat: ChatRequest; origi
   }
   if (record.background === true) throw badRequest("'background' responses need a store, and Sluice is stateless; leave it out.", 'background', 'unsupported_parameter');
   const result = responsesRequestSchema.safeParse(body);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const param = issue === undefined ? null : formatPath(issue.path);
-    throw badRequest(`Invalid '${param}': ${issue?.message ?? 'invalid value'}.`, param);
-  }
+  if (!result.success) throw issueError(result.error.issues[0]);
   const req = result.data;
   return { chat: toChatRequest(req), original: req };
 }

@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { upstreamErrorEvent } from '../../src/errors.js';
-import { ResponsesSink } from '../../src/responses/stream.js';
-import { responsesRequestSchema } from '../../src/responses/request.js';
-import type { ChunkDelta } from '../../src/streaming/types.js';
+import { upstreamErrorEvent } from '../../../src/core/errors.js';
+import { ResponsesSink } from '../../../src/fronts/responses/sink.js';
+import { responsesRequestSchema } from '../../../src/fronts/responses/request.js';
+import type { ChunkDelta } from '../../../src/core/types.js';
 import { parseResponsesStream, validateSequence } from './validator.js';
 
 /** Just enough of a ServerResponse to capture what the sink writes. */

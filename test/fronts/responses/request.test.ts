@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { SluiceError } from '../../src/errors.js';
-import { parseResponsesRequest } from '../../src/responses/request.js';
-import { completionToResponse } from '../../src/responses/response.js';
+import type { SluiceError } from '../../../src/core/errors.js';
+import { parseResponsesRequest } from '../../../src/fronts/responses/request.js';
+import { completionToResponse } from '../../../src/fronts/responses/response.js';
 
 function error(body: unknown): SluiceError {
   try {

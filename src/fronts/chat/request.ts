@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { badRequest, type SluiceError } from '../errors.js';
-import { formatPath } from '../config/load.js';
-import type { ChatRequest } from '../streaming/types.js';
+import { badRequest } from '../../core/errors.js';
+import type { ChatRequest } from '../../core/types.js';
+import { issueError } from '../../core/zod-path.js';
 
 // Loose objects: every field Sluice does not know (top_k, chat_template_kwargs, ...) is kept and forwarded.
 const message = z.looseObject({ role: z.string().min(1, 'must be a non-empty string') });
@@ -22,10 +22,4 @@ export function parseChatRequest(body: unknown): ChatRequest {
   const result = chatRequestSchema.safeParse(body);
   if (result.success) return result.data as ChatRequest;
   throw issueError(result.error.issues[0]);
-}
-
-function issueError(issue: z.core.$ZodIssue | undefined): SluiceError {
-  if (issue === undefined) return badRequest('Invalid request body.');
-  const param = formatPath(issue.path);
-  return badRequest(`Invalid '${param}': ${issue.message}.`, param);
 }

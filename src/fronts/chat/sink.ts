@@ -1,10 +1,10 @@
-import type { SluiceError } from '../errors.js';
-import type { ChunkEvent, FramesEvent } from '../providers/adapter.js';
-import type { ChunkSink } from '../pipeline.js';
-import { contentCharsInText } from '../observability/usage.js';
-import { chunkText, chunkValue, FrameShape, mayHaveUsageOrFinish } from './inspect.js';
-import { frame, type SseWriter } from './sse-writer.js';
-import type { Usage } from './types.js';
+import type { SluiceError } from '../../core/errors.js';
+import { contentCharsInText } from '../../observability/usage.js';
+import { chunkText, chunkValue, FrameShape, mayHaveUsageOrFinish } from '../../streaming/inspect.js';
+import { frame, type SseWriter } from '../../streaming/sse-writer.js';
+import type { Usage } from '../../core/types.js';
+import type { ChunkEvent, FramesEvent } from '../../core/events.js';
+import type { ChunkSink } from '../../core/sink.js';
 
 /**
  * Sink A for chat completions. Passthrough chunks go out as the upstream's own text; only a chunk

@@ -1,13 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Gateway } from '../gateway.js';
-import { completionChars } from '../observability/usage.js';
-import { completeForClient, streamInto } from '../pipeline.js';
-import { parseResponsesRequest, type ResponsesRequest } from '../responses/request.js';
-import { completionToResponse } from '../responses/response.js';
-import { isNative, nativeComplete, nativeStream } from '../responses/native.js';
-import { ResponsesSink } from '../responses/stream.js';
-import type { ChatRequest } from '../streaming/types.js';
-import { RawJson, runExchange } from './exchange.js';
+import type { Gateway } from '../../server/state.js';
+import { completionChars } from '../../observability/usage.js';
+import { completeForClient, streamInto } from '../../pipeline.js';
+import { parseResponsesRequest, type ResponsesRequest } from './request.js';
+import { completionToResponse } from './response.js';
+import { isNative, nativeComplete, nativeStream } from './native.js';
+import { ResponsesSink } from './sink.js';
+import type { ChatRequest } from '../../core/types.js';
+import { RawJson, runExchange } from '../../server/exchange.js';
 
 /** POST /v1/responses: the Responses API over the chat pipeline, for every provider type. */
 export function handleResponses(gateway: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<void> {

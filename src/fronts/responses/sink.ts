@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
-import type { SluiceError } from '../errors.js';
-import type { ChunkSink } from '../pipeline.js';
-import type { ChunkEvent } from '../providers/adapter.js';
-import { chunkValue } from '../streaming/inspect.js';
-import { withSseHeaders, writeOrWait } from '../streaming/sse-writer.js';
-import type { ChunkChoice, Usage } from '../streaming/types.js';
+import type { SluiceError } from '../../core/errors.js';
+import { chunkValue } from '../../streaming/inspect.js';
+import { withSseHeaders, writeOrWait } from '../../streaming/sse-writer.js';
+import type { ChunkChoice, Usage } from '../../core/types.js';
 import type { ResponsesRequest } from './request.js';
 import { ending, functionCallItem, messageItem, newId, outputTextPart, reasoningItem, responseShell, responsesUsage, type JsonRecord } from './response.js';
+import type { ChunkSink } from '../../core/sink.js';
+import type { ChunkEvent } from '../../core/events.js';
 
 interface TextItem {
   kind: 'reasoning' | 'message';

@@ -1,4 +1,4 @@
-import type { OpenAIErrorBody } from './streaming/types.js';
+import type { OpenAIErrorBody } from './types.js';
 
 /** Stable codes: tests and dashboards match these; messages may change. */
 export type SluiceErrorCode =
@@ -74,6 +74,12 @@ export class SluiceError extends Error {
   toBody(): OpenAIErrorBody {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.openaiCode } };
   }
+}
+
+/** Anything thrown, as a SluiceError: an unknown throw is a 500 that keeps its cause for the log. */
+export function asSluiceError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  return new SluiceError('SLUICE_ERR_INTERNAL', 500, 'server_error', 'Internal gateway error.', { cause: err, outcome: 'internal' });
 }
 
 export function badRequest(message: string, param: string | null = null, openaiCode: string | null = null): SluiceError {

@@ -1,0 +1,33 @@
+import type { Usage } from '../core/types.js';
+
+export interface AttemptRecord {
+  provider: string;
+  model: string;
+  status?: number;
+  outcome: string;
+  ms: number;
+}
+
+/** What the access log line says about one request. */
+export interface AccessRecord {
+  /** The endpoint, e.g. /v1/chat/completions. */
+  api: string;
+  model: string;
+  /** Metrics label: the route name, or the provider's for a direct `provider/model` request. */
+  route?: string;
+  stream: boolean;
+  client?: string;
+  provider?: string;
+  upstreamModel?: string;
+  upstreamStatus?: number;
+  attempts: AttemptRecord[];
+  outcome: string;
+  status: number;
+  ttftMs?: number;
+  usage?: Usage;
+  usageEstimated?: boolean;
+  /** Generated characters seen, for estimating usage when the upstream gave none. */
+  completionChars: number;
+  aggregated?: 'forced' | 'autodetected';
+  synthesized?: boolean;
+}

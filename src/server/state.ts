@@ -1,0 +1,55 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config, ProviderConfig } from '../config/schema.js';
+import type { ChatRequest } from '../core/types.js';
+import type { AccessRecord } from '../observability/access.js';
+import type { Metrics } from '../observability/metrics.js';
+import { Balancer } from '../routing/balancer.js';
+import type { Resolution } from '../routing/route.js';
+import type { Cancellation } from '../upstream/cancellation.js';
+import type { UpstreamClient } from '../upstream/client.js';
+import { closeRuntimes, createRuntimes, type UpstreamState } from '../upstream/runtime.js';
+import { ClientAuth } from './auth.js';
+
+/** Everything derived from one config. A reload swaps it whole; in-flight requests keep theirs. */
+export interface GatewayState extends UpstreamState {
+  auth: ClientAuth;
+}
+
+export interface Gateway {
+  state: GatewayState;
+  log: FastifyBaseLogger;
+  /**
+   * Where access lines go: the same destination without redaction (see bench/PROFILE.md for its
+   * cost). An access line carries only fields Sluice sets, never headers, keys or bodies.
+   */
+  accessLog: FastifyBaseLogger;
+  /** Providers already warned about answering SSE to a non-stream request (warn once each). */
+  sseAutodetectWarned: Set<string>;
+  /** One Cancellation per in-flight request, so shutdown can end what outlives the grace period. */
+  inflight: Set<Cancellation>;
+  metrics: Metrics;
+}
+
+/** Everything one request's pipeline run needs. One Cancellation: client gone, timeout, shutdown. */
+export interface RequestContext {
+  gateway: Gateway;
+  state: GatewayState;
+  request: ChatRequest;
+  resolution: Resolution;
+  record: AccessRecord;
+  signal: Cancellation;
+  startedAt: number;
+  log: FastifyBaseLogger;
+  /** Sent upstream as x-request-id. */
+  requestId: string;
+  /** The client's W3C traceparent, propagated upstream unchanged. */
+  traceparent: string | undefined;
+}
+
+export function createState(config: Config, createClient?: (provider: ProviderConfig) => UpstreamClient): GatewayState {
+  return { config, providers: createRuntimes(config, createClient), balancer: new Balancer(), auth: new ClientAuth(config.server.api_keys) };
+}
+
+export function closeState(state: GatewayState): Promise<void> {
+  return closeRuntimes(state.providers);
+}

@@ -1,0 +1,50 @@
+import type { Config, ProviderConfig } from '../config/schema.js';
+import type { Adapter } from '../providers/adapter.js';
+import { adapterFor } from '../providers/index.js';
+import type { Balancer } from '../routing/balancer.js';
+import { CircuitBreaker, KeyPool } from '../routing/health.js';
+import { UndiciClient, type UpstreamClient } from './client.js';
+import { MockUpstream } from './mock-upstream.js';
+
+/** One configured provider at run time: its adapter, its connection pool, its health. */
+export interface ProviderRuntime {
+  config: ProviderConfig;
+  adapter: Adapter;
+  client: UpstreamClient;
+  keys: KeyPool;
+  breaker: CircuitBreaker;
+  /** In-flight requests (least_busy routing). */
+  active: number;
+}
+
+/** What the attempt loop reads of the gateway's state: the config, the providers, the balancer. */
+export interface UpstreamState {
+  config: Config;
+  providers: Map<string, ProviderRuntime>;
+  balancer: Balancer;
+}
+
+export function clientFor(provider: ProviderConfig): UpstreamClient {
+  return provider.type === 'mock' ? new MockUpstream(provider) : new UndiciClient(provider);
+}
+
+/** A runtime per configured provider. */
+export function createRuntimes(config: Config, createClient: (provider: ProviderConfig) => UpstreamClient = clientFor): Map<string, ProviderRuntime> {
+  const providers = new Map<string, ProviderRuntime>();
+  for (const provider of config.providers) {
+    providers.set(provider.name, {
+      config: provider,
+      adapter: adapterFor(provider),
+      client: createClient(provider),
+      keys: new KeyPool(provider),
+      breaker: new CircuitBreaker(provider.circuit_breaker),
+      active: 0,
+    });
+  }
+  return providers;
+}
+
+export async function closeRuntimes(providers: Map<string, ProviderRuntime>): Promise<void> {
+  // undici's Pool.close waits for requests under way, so in-flight streams of an old state finish.
+  await Promise.all([...providers.values()].map((p) => p.client.close()));
+}
