@@ -137,11 +137,24 @@ const server = z
   .strict()
   .prefault({});
 
+const responses = z
+  .object({
+    /**
+     * Hosted tools (web_search, file_search, ...) in a /v1/responses request routed to a chat-type
+     * target, which cannot run them: `drop` them (named in a response header and the access log),
+     * or `reject` the request with a 400.
+     */
+    hosted_tools: z.enum(['drop', 'reject']).default('drop'),
+  })
+  .strict()
+  .prefault({});
+
 export const configSchema = z
   .object({
     server,
     providers: z.array(provider).min(1, 'at least one provider is required'),
     routes: z.array(route).default([]),
+    responses,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -30,4 +30,6 @@ export interface AccessRecord {
   completionChars: number;
   aggregated?: 'forced' | 'autodetected';
   synthesized?: boolean;
+  /** Hosted tools left out of a /v1/responses request because a chat-type target cannot run them. */
+  droppedTools?: string[];
 }

@@ -55,6 +55,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
   const headers = (): Record<string, string> => {
     const out: Record<string, string> = { 'x-request-id': request.id, 'x-sluice-attempts': String(record.attempts.length) };
     if (record.provider !== undefined) out['x-sluice-provider'] = record.provider;
+    if (record.droppedTools !== undefined) out['x-sluice-dropped-tools'] = record.droppedTools.join(', ');
     return out;
   };
   let body: ChatRequest | undefined;
@@ -122,27 +123,28 @@ function sendRawError(res: ServerResponse, error: SluiceError, headers: Record<s
 
 function logAccess(log: FastifyBaseLogger, reqId: string, record: AccessRecord, durationMs: number): void {
   const usage = record.usage;
-  log.info(
-    {
-      reqId,
-      api: record.api,
-      model: record.model,
-      client: record.client,
-      provider: record.provider,
-      upstream_model: record.upstreamModel,
-      upstream_status: record.upstreamStatus,
-      stream: record.stream,
-      status: record.status,
-      outcome: record.outcome,
-      attempts: record.attempts,
-      ttft_ms: record.ttftMs,
-      duration_ms: durationMs,
-      prompt_tokens: usage?.prompt_tokens,
-      completion_tokens: usage?.completion_tokens,
-      usage_estimated: record.usageEstimated,
-      aggregated: record.aggregated,
-      synthesized: record.synthesized,
-    },
-    'request completed',
-  );
+  const line = {
+    reqId,
+    api: record.api,
+    model: record.model,
+    client: record.client,
+    provider: record.provider,
+    upstream_model: record.upstreamModel,
+    upstream_status: record.upstreamStatus,
+    stream: record.stream,
+    status: record.status,
+    outcome: record.outcome,
+    attempts: record.attempts,
+    ttft_ms: record.ttftMs,
+    duration_ms: durationMs,
+    prompt_tokens: usage?.prompt_tokens,
+    completion_tokens: usage?.completion_tokens,
+    usage_estimated: record.usageEstimated,
+    aggregated: record.aggregated,
+    synthesized: record.synthesized,
+    dropped_tools: record.droppedTools,
+  };
+  // A request served without some of what it asked for is a warning, not just a record.
+  if (record.droppedTools !== undefined) log.warn({ ...line, warning: `hosted tools left out: a chat-type upstream cannot run ${record.droppedTools.join(', ')}` }, 'request completed');
+  else log.info(line, 'request completed');
 }
