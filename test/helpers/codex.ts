@@ -31,9 +31,15 @@ export interface CodexRun {
 export interface CodexOptions {
   /** Sluice's origin, e.g. http://127.0.0.1:1234 (the provider's base_url is this + /v1). */
   origin: string;
+  /** The model Codex asks for (a config given in `config` names its own). */
   model: string;
   prompt: string;
   apiKey?: string;
+  /**
+   * The config.toml to use (e.g. the README's): its `base_url` is pointed at `origin`. Without it,
+   * a provider entry like the README's is written.
+   */
+  config?: string;
   /** Hang guard: the process is killed after this long. */
   timeoutMs?: number;
 }
@@ -57,22 +63,14 @@ export async function runCodex(entry: string, options: CodexOptions): Promise<Co
   const workdir = join(home, 'work');
   mkdirSync(codexHome);
   mkdirSync(workdir);
-  writeFileSync(
-    join(codexHome, 'config.toml'),
-    [
-      `model = "${options.model}"`,
-      'model_provider = "sluice"',
-      '',
-      '[model_providers.sluice]',
-      'name = "Sluice"',
-      `base_url = "${options.origin}/v1"`,
-      'wire_api = "responses"',
-      'env_key = "SLUICE_API_KEY"',
-      'request_max_retries = 0',
-      'stream_max_retries = 0',
-      '',
-    ].join('\n'),
-  );
+  const config =
+    options.config ??
+    [`model = "${options.model}"`, 'model_provider = "sluice"', '', '[model_providers.sluice]', 'name = "Sluice"', 'base_url = "http://127.0.0.1:8080/v1"', 'wire_api = "responses"', 'env_key = "SLUICE_API_KEY"', ''].join('\n');
+  const pointed = config.replace(/^base_url = ".*"/m, `base_url = "${options.origin}/v1"`);
+  if (pointed === config && !config.includes(`${options.origin}/v1`)) throw new Error('the Codex config has no base_url line to point at Sluice');
+  // Appended to the last table, which must be the provider's (it is in the README's snippet).
+  if (!/\[model_providers\.[\w-]+\][^[]*$/.test(pointed)) throw new Error("the Codex config's last table is not its model provider");
+  writeFileSync(join(codexHome, 'config.toml'), `${pointed.trimEnd()}\nrequest_max_retries = 0\nstream_max_retries = 0\n`);
   const args = [entry, 'exec', '--skip-git-repo-check', '--ephemeral', '--color', 'never', '-s', 'read-only', '-C', workdir, options.prompt];
   const child = spawn(process.execPath, args, {
     cwd: workdir,
