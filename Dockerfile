@@ -7,6 +7,8 @@ RUN npm ci
 
 # Runtime stage: production dependencies and the compiled output only.
 FROM node:24-bookworm-slim
+# With nothing mounted at /config/sluice.yaml, Sluice serves its embedded default (the mock) and
+# warns how to mount a config; any other missing config path still stops start-up.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \

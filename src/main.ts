@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { FastifyBaseLogger } from 'fastify';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { stdoutDestination } from './observability/log.js';
@@ -7,6 +9,18 @@ import { buildApp } from './server/app.js';
 
 function configPathFrom(values: { config?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
   return values.config ?? (env.SLUICE_CONFIG || undefined);
+}
+
+/** Where the Docker image looks for a mounted config (the SLUICE_CONFIG its Dockerfile sets). */
+export const IMAGE_CONFIG_PATH = '/config/sluice.yaml';
+
+/**
+ * `docker run sluice` with nothing mounted should answer (with the embedded mock), not exit. Only
+ * the image's own default path gets this: a config named with --config, or any other path, must
+ * exist, since a typo there would otherwise silently serve the mock.
+ */
+function imageConfigMissing(values: { config?: string | undefined }, env: NodeJS.ProcessEnv): boolean {
+  return values.config === undefined && env.SLUICE_CONFIG === IMAGE_CONFIG_PATH && !existsSync(IMAGE_CONFIG_PATH);
 }
 
 /** Loads the config or prints every problem with its YAML path and exits 2 (never a stack trace). */
@@ -42,17 +56,35 @@ export function check(argv: string[], env: NodeJS.ProcessEnv): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** Loud on purpose: an unverified upstream exposes its traffic, provider keys included. */
+function warnInsecureTls(config: Config, log: FastifyBaseLogger): void {
+  for (const p of config.providers) {
+    if (p.tls?.insecure_skip_verify !== true) continue;
+    log.warn(
+      { provider: p.name },
+      `INSECURE: TLS certificate verification is OFF for provider '${p.name}' (tls.insecure_skip_verify: true). Anyone on the network path can read and change its traffic, including the provider key. Use tls.ca_file with the upstream's CA instead.`,
+    );
+  }
+}
+
 export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, allowPositionals: true });
   const configPath = configPathFrom(values, env);
-  const config = loadOrExit(configPath, env);
+  const embedded = imageConfigMissing(values, env);
+  const config = loadOrExit(embedded ? undefined : configPath, env);
   const destination = stdoutDestination();
   const sluice = buildApp(config, { logStream: destination });
   const log = sluice.app.log;
+  if (embedded) {
+    log.warn(
+      `no config at ${IMAGE_CONFIG_PATH}: serving the embedded default (the mock provider only). Mount yours to serve real providers: docker run -p 8080:8080 -v ./sluice.yaml:${IMAGE_CONFIG_PATH}:ro sluice`,
+    );
+  }
   const warnOpenAuth = (c: Config): void => {
     if (c.server.api_keys.length === 0) log.warn('server.api_keys is empty: client authentication is OFF; anyone who can reach this port can use it');
   };
   warnOpenAuth(config);
+  warnInsecureTls(config, log);
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;
@@ -71,9 +103,10 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
     try {
-      const next = loadConfig(configPath, env);
+      const next = loadConfig(imageConfigMissing(values, env) ? undefined : configPath, env);
       sluice.reload(next);
       warnOpenAuth(next);
+      warnInsecureTls(next, log);
       log.info({ providers: next.providers.map((p) => p.name), routes: next.routes.map((r) => r.name) }, 'config reloaded');
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;

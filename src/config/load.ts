@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
@@ -56,6 +56,9 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     throw new ConfigError(file, [`cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
   }
   const config = parseConfigText(text, env, file);
+  applyProxyEnv(config, env, file);
+  const unreadable = tlsFileProblems(config);
+  if (unreadable.length > 0) throw new ConfigError(file, unreadable);
   if (env.HOST) config.server.host = env.HOST;
   if (env.PORT) {
     const port = Number(env.PORT);
@@ -63,6 +66,49 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
     config.server.port = port;
   }
   return config;
+}
+
+const proxyEnv = [
+  ['https_proxy', 'HTTPS_PROXY'],
+  ['http_proxy', 'HTTP_PROXY'],
+  ['no_proxy', 'NO_PROXY'],
+] as const;
+
+/** The usual proxy variables fill the `egress` keys the file left unset (lower-case names first, as curl does). */
+function applyProxyEnv(config: Config, env: NodeJS.ProcessEnv, file: string): void {
+  for (const [key, upper] of proxyEnv) {
+    if (config.egress[key] !== undefined) continue;
+    const value = env[key] || env[upper];
+    if (!value) continue;
+    if (key !== 'no_proxy' && !isHttpUrl(value)) throw new ConfigError(file, [`${env[key] ? key : upper} (environment): not a proxy URL`]);
+    config.egress[key] = value;
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** TLS files are read when the providers start: one that cannot be read stops start-up (or a reload), named by its path. */
+function tlsFileProblems(config: Config): string[] {
+  const problems: string[] = [];
+  config.providers.forEach((p, i) => {
+    for (const key of ['ca_file', 'cert_file', 'key_file'] as const) {
+      const path = p.tls?.[key];
+      if (path === undefined) continue;
+      try {
+        accessSync(path, constants.R_OK);
+      } catch (err) {
+        problems.push(`${formatPath(['providers', i, 'tls', key])}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    }
+  });
+  return problems;
 }
 
 const placeholder = /__sluice_env_(\d+)__/g;

@@ -29,6 +29,27 @@ export type ProviderType = (typeof providerTypes)[number];
 /** `models`: a list of names (or "*"), or a map from a public name to the upstream's name. */
 const models = z.union([z.array(z.string().min(1)), z.record(z.string().min(1), z.string().min(1))]).default(['*']);
 
+/** Files for a self-hosted upstream with a private CA or mutual TLS; read at start-up. */
+const tls = z
+  .object({
+    /** PEM bundle of the CA(s) that sign the upstream's certificate (replaces Node's default roots). */
+    ca_file: z.string().min(1).optional(),
+    /** PEM client certificate and its key, for upstreams that require mutual TLS. */
+    cert_file: z.string().min(1).optional(),
+    key_file: z.string().min(1).optional(),
+    /** Accept any certificate. Only for testing: Sluice warns loudly at start-up. */
+    insecure_skip_verify: fromText(z.boolean()).default(false),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [t.cert_file === undefined ? 'cert_file' : 'key_file'], message: 'cert_file and key_file go together' });
+    }
+  });
+
+/** `none`: connect directly even when HTTPS_PROXY / HTTP_PROXY are set. */
+const proxyUrl = z.union([z.literal('none'), z.url({ protocol: /^https?$/ })]);
+
 const provider = z
   .object({
     name: z
@@ -65,6 +86,9 @@ const provider = z
     supports_stream: fromText(z.boolean()).default(true),
     max_retries: fromText(z.number().int().min(0).max(10)).default(1),
     timeouts,
+    /** An HTTP(S) proxy for this provider's requests, overriding the egress (env) proxy; or `none`. */
+    proxy: proxyUrl.optional(),
+    tls: tls.optional(),
     /** mock only: delay before each streamed word. */
     token_delay_ms: fromText(z.number().int().min(0)).default(0),
     /** azure: the api-version query parameter. */
@@ -149,9 +173,24 @@ const responses = z
   .strict()
   .prefault({});
 
+/**
+ * Outbound proxies for every provider without its own `proxy`. Each key left unset here is taken
+ * from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or their lower-case forms) at load time.
+ */
+const egress = z
+  .object({
+    http_proxy: z.url({ protocol: /^https?$/ }).optional(),
+    https_proxy: z.url({ protocol: /^https?$/ }).optional(),
+    /** Hosts reached directly: comma-separated names (a name covers its subdomains), `host:port`, or `*`. */
+    no_proxy: z.string().optional(),
+  })
+  .strict()
+  .prefault({});
+
 export const configSchema = z
   .object({
     server,
+    egress,
     providers: z.array(provider).min(1, 'at least one provider is required'),
     routes: z.array(route).default([]),
     responses,
@@ -175,4 +214,6 @@ export type ProviderConfig = Config['providers'][number];
 export type ServerConfig = Config['server'];
 export type Timeouts = ProviderConfig['timeouts'];
 export type RouteConfig = Config['routes'][number];
+export type EgressConfig = Config['egress'];
+export type TlsConfig = NonNullable<ProviderConfig['tls']>;
 export type ClientKeyConfig = ServerConfig['api_keys'][number];

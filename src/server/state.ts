@@ -48,7 +48,7 @@ export interface RequestContext {
   traceparent: string | undefined;
 }
 
-export function createState(config: Config, createClient?: (provider: ProviderConfig) => UpstreamClient): GatewayState {
+export function createState(config: Config, createClient?: (provider: ProviderConfig, egress: Config['egress']) => UpstreamClient): GatewayState {
   return { config, providers: createRuntimes(config, createClient), balancer: new Balancer(), auth: new ClientAuth(config.server.api_keys) };
 }
 

@@ -1,9 +1,10 @@
-import { Pool, errors as undiciErrors } from 'undici';
-import type { ProviderConfig } from '../config/schema.js';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { EgressConfig, ProviderConfig } from '../config/schema.js';
 import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../core/errors.js';
 import type { BodySource } from '../core/body.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 import type { Cancellation } from './cancellation.js';
+import { egressFailure, proxyDispatcher, upstreamTls, type PoolSettings } from './egress.js';
 
 const RELEASE_LIMIT_BYTES = 64 * 1024;
 const RELEASE_WAIT_MS = 1000;
@@ -35,32 +36,36 @@ export interface UpstreamClient {
  * body reads) timeouts are undici's own; the total timeout is the caller's Cancellation.
  */
 export class UndiciClient implements UpstreamClient {
-  private readonly pools = new Map<string, Pool>();
-  private readonly targets = new Map<string, { pool: Pool; path: string }>();
+  private readonly pools = new Map<string, Dispatcher>();
+  private readonly targets = new Map<string, { pool: Dispatcher; origin: string; path: string }>();
+  private readonly settings: PoolSettings;
+  /** Set when a proxy carries this provider's requests; it keeps its own pools per origin. */
+  private readonly proxy: Dispatcher | undefined;
 
-  constructor(private readonly provider: ProviderConfig) {}
+  constructor(
+    private readonly provider: ProviderConfig,
+    egress: EgressConfig = {},
+  ) {
+    this.settings = { headersTimeout: provider.timeouts.first_byte_ms, bodyTimeout: provider.timeouts.idle_ms, keepAliveTimeout: 30_000, pipelining: 1 };
+    this.proxy = proxyDispatcher(provider, egress, this.settings);
+  }
 
-  private pool(origin: string): Pool {
+  private pool(origin: string): Dispatcher {
+    if (this.proxy !== undefined) return this.proxy;
     let pool = this.pools.get(origin);
     if (pool === undefined) {
-      pool = new Pool(origin, {
-        connect: { timeout: this.provider.timeouts.connect_ms },
-        headersTimeout: this.provider.timeouts.first_byte_ms,
-        bodyTimeout: this.provider.timeouts.idle_ms,
-        keepAliveTimeout: 30_000,
-        pipelining: 1,
-      });
+      pool = new Pool(origin, { ...this.settings, connect: { ...upstreamTls(this.provider), timeout: this.provider.timeouts.connect_ms } });
       this.pools.set(origin, pool);
     }
     return pool;
   }
 
   /** The pool and request path for a URL, parsed once (`new URL` and the pool lookup cost ~6 µs per request in situ). */
-  private target(url: string): { pool: Pool; path: string } {
+  private target(url: string): { pool: Dispatcher; origin: string; path: string } {
     let target = this.targets.get(url);
     if (target === undefined) {
       const parsed = new URL(url);
-      target = { pool: this.pool(parsed.origin), path: parsed.pathname + parsed.search };
+      target = { pool: this.pool(parsed.origin), origin: parsed.origin, path: parsed.pathname + parsed.search };
       if (this.targets.size >= MAX_PARSED_URLS) this.targets.clear();
       this.targets.set(url, target);
     }
@@ -68,9 +73,10 @@ export class UndiciClient implements UpstreamClient {
   }
 
   async send(request: UpstreamRequest, signal: Cancellation): Promise<UpstreamResponse> {
-    const { pool, path } = this.target(request.url);
+    const { pool, origin, path } = this.target(request.url);
     try {
       const response = await pool.request({
+        origin,
         path,
         method: request.method,
         headers: request.headers,
@@ -99,7 +105,7 @@ export class UndiciClient implements UpstreamClient {
         bodyError: (err) => this.classify(err, true),
       };
     } catch (err) {
-      throw this.classify(err, false);
+      throw (signal.aborted ? undefined : egressFailure(this.provider, err)) ?? this.classify(err, false);
     }
   }
 
@@ -116,7 +122,7 @@ export class UndiciClient implements UpstreamClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await Promise.all([...this.pools.values(), ...(this.proxy === undefined ? [] : [this.proxy])].map((p) => p.close()));
     this.pools.clear();
     this.targets.clear();
   }

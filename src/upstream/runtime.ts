@@ -24,18 +24,18 @@ export interface UpstreamState {
   balancer: Balancer;
 }
 
-export function clientFor(provider: ProviderConfig): UpstreamClient {
-  return provider.type === 'mock' ? new MockUpstream(provider) : new UndiciClient(provider);
+export function clientFor(provider: ProviderConfig, egress: Config['egress']): UpstreamClient {
+  return provider.type === 'mock' ? new MockUpstream(provider) : new UndiciClient(provider, egress);
 }
 
 /** A runtime per configured provider. */
-export function createRuntimes(config: Config, createClient: (provider: ProviderConfig) => UpstreamClient = clientFor): Map<string, ProviderRuntime> {
+export function createRuntimes(config: Config, createClient: (provider: ProviderConfig, egress: Config['egress']) => UpstreamClient = clientFor): Map<string, ProviderRuntime> {
   const providers = new Map<string, ProviderRuntime>();
   for (const provider of config.providers) {
     providers.set(provider.name, {
       config: provider,
       adapter: adapterFor(provider),
-      client: createClient(provider),
+      client: createClient(provider, config.egress),
       keys: new KeyPool(provider),
       breaker: new CircuitBreaker(provider.circuit_breaker),
       active: 0,

@@ -1,9 +1,10 @@
 import { afterEach } from 'vitest';
 import { startGateway, type RunningGateway } from './gateway.js';
+import type { ServerOptions as TlsServerOptions } from 'node:https';
 import { startUpstream, type FakeUpstream, type UpstreamHandler } from './upstream.js';
 
 export interface Scoped {
-  upstream(handler: UpstreamHandler): Promise<FakeUpstream>;
+  upstream(handler: UpstreamHandler, tls?: TlsServerOptions): Promise<FakeUpstream>;
   gateway(yaml: string, env?: NodeJS.ProcessEnv): Promise<RunningGateway>;
   /** Anything else to close after the test. */
   defer(close: () => Promise<void>): void;
@@ -20,8 +21,8 @@ export function closedAfterEach(): Scoped {
   };
   return {
     defer,
-    async upstream(handler) {
-      const u = await startUpstream(handler);
+    async upstream(handler, tls) {
+      const u = await startUpstream(handler, tls);
       defer(() => u.close());
       return u;
     },

@@ -12,14 +12,17 @@ export interface SluiceProcess {
   writeConfig(yaml: string): void;
 }
 
-/** The real `sluice` command (dist/cli.js) on a free port, from a YAML config written to a temp file. */
-export async function startSluice(yaml: string): Promise<SluiceProcess> {
+/**
+ * The real `sluice` command (dist/cli.js) on a free port, from a YAML config written to a temp file;
+ * `env` is added to its otherwise minimal environment (the test process's own stays untouched).
+ */
+export async function startSluice(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<SluiceProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const configPath = join(dir, 'sluice.yaml');
   writeFileSync(configPath, yaml);
   const port = 20000 + Math.floor(Math.random() * 20000);
   const child = spawn(process.execPath, ['dist/cli.js', '--config', configPath], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'info' },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

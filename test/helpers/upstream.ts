@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type ServerOptions as TlsServerOptions } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface RecordedRequest {
@@ -19,12 +20,15 @@ export interface FakeUpstream {
   close(): Promise<void>;
 }
 
-/** A real loopback HTTP server speaking whatever the handler writes, byte by byte if need be. */
-export async function startUpstream(handler: UpstreamHandler): Promise<FakeUpstream> {
+/**
+ * A real loopback HTTP server speaking whatever the handler writes, byte by byte if need be; HTTPS
+ * when given `tls` (key and certificate, and client-certificate settings if wanted).
+ */
+export async function startUpstream(handler: UpstreamHandler, tls?: TlsServerOptions): Promise<FakeUpstream> {
   const requests: RecordedRequest[] = [];
   const socketClosures: Array<Promise<void>> = [];
   const sockets = new Set<Socket>();
-  const server: Server = createServer((raw, res) => {
+  const onRequest = (raw: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     raw.on('data', (c: Buffer) => chunks.push(c));
     raw.on('end', () => {
@@ -43,7 +47,8 @@ export async function startUpstream(handler: UpstreamHandler): Promise<FakeUpstr
         res.destroy(err instanceof Error ? err : new Error(String(err)));
       });
     });
-  });
+  };
+  const server: Server = tls === undefined ? createServer(onRequest) : createTlsServer(tls, onRequest);
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -51,7 +56,7 @@ export async function startUpstream(handler: UpstreamHandler): Promise<FakeUpstr
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/v1`,
+    url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}/v1`,
     requests,
     socketClosed: async (n) => {
       while (socketClosures[n] === undefined) await new Promise((r) => setTimeout(r, 5));
