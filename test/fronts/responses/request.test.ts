@@ -212,7 +212,7 @@ describe('Responses request translation', () => {
     expect(untranslatable({ tools: [{ type: 'shell' }] })).toMatchObject({ status: 400, param: 'tools[0].type', openaiCode: 'unsupported_tool' });
     expect(untranslatable({ tools: [{ type: 'namespace', name: 'n', tools: [{ type: 'web_search' }] }] })).toMatchObject({ status: 400, param: 'tools[0].tools[0].type' });
     expect(untranslatable({ tools: [{ type: 'function', name: 'a__b' }, { type: 'namespace', name: 'a', tools: [{ type: 'function', name: 'b' }] }] })).toMatchObject({ openaiCode: 'duplicate_tool_name' });
-    expect(untranslatable({ tool_choice: { type: 'mcp', server_label: 'x' } })).toMatchObject({ param: 'tool_choice' });
+    expect(untranslatable({ tool_choice: { type: 'shell' } })).toMatchObject({ param: 'tool_choice' });
   });
 
   it('hosted tools are dropped; with none left, no tool_choice or parallel_tool_calls go upstream', () => {
