@@ -14,7 +14,7 @@ export const UNROUTED = 'none';
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'route' | 'provider' | 'status' | 'stream'>;
+  private readonly requests: Counter<'route' | 'provider' | 'status' | 'stream' | 'api'>;
   private readonly duration: Histogram<'route' | 'provider'>;
   private readonly ttft: Histogram<'route' | 'provider'>;
   private readonly tokens: Counter<'route' | 'provider' | 'type'>;
@@ -25,7 +25,7 @@ export class Metrics {
 
   constructor() {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'sluice_requests_total', help: 'Client requests by route, provider, HTTP status and stream flag.', labelNames: ['route', 'provider', 'status', 'stream'], registers });
+    this.requests = new Counter({ name: 'sluice_requests_total', help: 'Client requests by route, provider, HTTP status, stream flag and API (the endpoint).', labelNames: ['route', 'provider', 'status', 'stream', 'api'], registers });
     this.duration = new Histogram({ name: 'sluice_request_duration_seconds', help: 'Whole request duration.', labelNames: ['route', 'provider'], buckets: LATENCY_BUCKETS, registers });
     this.ttft = new Histogram({ name: 'sluice_time_to_first_token_seconds', help: 'Time until the first token reached a stream client.', labelNames: ['route', 'provider'], buckets: LATENCY_BUCKETS, registers });
     this.tokens = new Counter({ name: 'sluice_tokens_total', help: 'Tokens by type, from upstream usage (estimated when the upstream gave none).', labelNames: ['route', 'provider', 'type'], registers });
@@ -48,7 +48,7 @@ export class Metrics {
   requestFinished(record: AccessRecord, durationMs: number): void {
     const route = record.route ?? UNROUTED;
     const provider = record.provider ?? UNROUTED;
-    this.requests.inc({ route, provider, status: String(record.status), stream: String(record.stream) });
+    this.requests.inc({ route, provider, status: String(record.status), stream: String(record.stream), api: record.api });
     this.duration.observe({ route, provider }, durationMs / 1000);
     if (record.stream && record.ttftMs !== undefined) this.ttft.observe({ route, provider }, record.ttftMs / 1000);
     for (const attempt of record.attempts) this.attempts.inc({ provider: attempt.provider, outcome: attemptOutcome(attempt) });

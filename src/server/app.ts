@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
 import { closeState, createState, type Gateway } from './state.js';
@@ -12,6 +12,8 @@ import { handleChatCompletion } from '../fronts/chat/handler.js';
 import { fromFastifyError, sendError } from './error-reply.js';
 import { listModels } from './models.js';
 import { handleResponses } from '../fronts/responses/handler.js';
+import { handleCountTokens, handleMessages } from '../fronts/messages/handler.js';
+import { anthropicErrorReply } from '../fronts/messages/errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,6 +40,11 @@ export interface App {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** The Anthropic Messages front's paths (`/v1/messages`, `/v1/messages/count_tokens`, and what is unknown under them). */
+function isMessagesPath(url: string): boolean {
+  return url.startsWith('/v1/messages') && (url.length === 12 || url[12] === '/' || url[12] === '?');
+}
 /** After the grace period: how long the streams it ended get to write their last event. */
 const LAST_WRITES_MS = 100;
 
@@ -84,15 +91,22 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check(request.headers);
   });
 
+  /** Errors on the Anthropic front's paths leave in Anthropic's shape, every other in OpenAI's. */
+  const replyError = (url: string, reply: FastifyReply, error: SluiceError): FastifyReply => {
+    if (!isMessagesPath(url)) return sendError(reply, error);
+    const out = anthropicErrorReply(error);
+    return reply.code(out.status).headers(out.headers).type('application/json').send(JSON.stringify(out.body));
+  };
+
   app.setErrorHandler(async (err, request, reply) => {
     const error = fromFastifyError(err as Parameters<typeof fromFastifyError>[0], bodyLimitMb);
     if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: error.code, url: request.url }, 'request rejected');
-    return sendError(reply, error);
+    return replyError(request.url, reply, error);
   });
 
   app.setNotFoundHandler(async (request, reply) =>
-    sendError(reply, new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' })),
+    replyError(request.url, reply, new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' })),
   );
 
   // Codex may try a WebSocket transport for /v1/responses; Sluice serves HTTP (SSE) only. 426 makes
@@ -116,6 +130,16 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   app.post('/v1/responses', async (request, reply) => {
     if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
     await handleResponses(gateway, request, reply);
+  });
+
+  app.post('/v1/messages', async (request, reply) => {
+    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+    await handleMessages(gateway, request, reply);
+  });
+
+  app.post('/v1/messages/count_tokens', async (request, reply) => {
+    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+    await handleCountTokens(gateway, request, reply);
   });
 
   app.addHook('onClose', async () => {

@@ -8,7 +8,6 @@ import type { ChatRequest } from '../core/types.js';
 import { Cancellation } from '../upstream/cancellation.js';
 import { estimateUsage } from '../observability/usage.js';
 import { checkModelAllowed } from './auth.js';
-import { sendError } from './error-reply.js';
 import type { AccessRecord } from '../observability/access.js';
 
 /** A JSON body to send exactly as received (a native passthrough), not re-serialised. */
@@ -24,6 +23,19 @@ export interface ExchangeHandlers {
   stream(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void>;
   /** A non-stream client: the JSON body to send (a RawJson goes out byte for byte). */
   complete(ctx: RequestContext): Promise<unknown>;
+  /** An error before the first byte in this API's own shape; OpenAI's when absent. */
+  errorReply?(error: SluiceError): ErrorReply;
+}
+
+/** An error response: status, JSON body and headers. */
+export interface ErrorReply {
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+function openaiErrorReply(error: SluiceError): ErrorReply {
+  return { status: error.status, body: error.toBody(), headers: error.headers };
 }
 
 function clientAbort(): SluiceError {
@@ -96,9 +108,10 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     if (record.outcome === 'ok') record.outcome = error.outcome;
     if (error.outcome === 'client_abort') record.status = 499;
     else if (!res.headersSent) {
-      record.status = error.status;
-      if (reply.sent) sendRawError(res, error, headers());
-      else await sendError(reply.headers(headers()), error);
+      const out = (handlers.errorReply ?? openaiErrorReply)(error);
+      record.status = out.status;
+      if (reply.sent) sendRawError(res, out, headers());
+      else await reply.code(out.status).headers(headers()).headers(out.headers).type('application/json').send(JSON.stringify(out.body));
     }
   } finally {
     clearTimeout(totalTimer);
@@ -115,10 +128,10 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
 }
 
 /** A hijacked (stream) reply that failed before its first byte: a plain JSON error with its status. */
-function sendRawError(res: ServerResponse, error: SluiceError, headers: Record<string, string>): void {
+function sendRawError(res: ServerResponse, error: ErrorReply, headers: Record<string, string>): void {
   if (res.destroyed) return;
   res.writeHead(error.status, { ...error.headers, ...headers, 'content-type': 'application/json' });
-  res.end(JSON.stringify(error.toBody()));
+  res.end(JSON.stringify(error.body));
 }
 
 function logAccess(log: FastifyBaseLogger, reqId: string, record: AccessRecord, durationMs: number): void {

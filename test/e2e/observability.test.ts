@@ -65,10 +65,10 @@ describe('metrics', () => {
     ac.abort();
     await waitFor(() => accessLines(g).length === 4);
     const text = await (await fetch(`${g.url}/metrics`)).text();
-    expect(metricValue(text, 'sluice_requests_total{route="up",provider="up",status="200",stream="true"}')).toBe(1);
-    expect(metricValue(text, 'sluice_requests_total{route="up",provider="up",status="200",stream="false"}')).toBe(1);
-    expect(metricValue(text, 'sluice_requests_total{route="up",provider="up",status="500",stream="false"}')).toBe(1);
-    expect(metricValue(text, 'sluice_requests_total{route="up",provider="up",status="499",stream="true"}')).toBe(1);
+    expect(metricValue(text, 'sluice_requests_total{route="up",provider="up",status="200",stream="true",api="/v1/chat/completions"}')).toBe(1);
+    expect(metricValue(text, 'sluice_requests_total{route="up",provider="up",status="200",stream="false",api="/v1/chat/completions"}')).toBe(1);
+    expect(metricValue(text, 'sluice_requests_total{route="up",provider="up",status="500",stream="false",api="/v1/chat/completions"}')).toBe(1);
+    expect(metricValue(text, 'sluice_requests_total{route="up",provider="up",status="499",stream="true",api="/v1/chat/completions"}')).toBe(1);
     expect(metricValue(text, 'sluice_upstream_attempts_total{provider="up",outcome="ok"}')).toBe(3);
     expect(metricValue(text, 'sluice_upstream_attempts_total{provider="up",outcome="status_5xx"}')).toBe(1);
     expect(metricValue(text, 'sluice_client_disconnects_total{provider="up"}')).toBe(1);
@@ -95,7 +95,7 @@ describe('metrics', () => {
     }
     const text = await (await fetch(`${g.url}/metrics`)).text();
     expect(text).not.toContain('bogus');
-    expect(metricValue(text, 'sluice_requests_total{route="none",provider="none",status="404",stream="false"}')).toBe(1000);
+    expect(metricValue(text, 'sluice_requests_total{route="none",provider="none",status="404",stream="false",api="/v1/chat/completions"}')).toBe(1000);
     expect(text.split('\n').filter((l) => l.startsWith('sluice_')).length).toBeLessThan(100);
   });
 

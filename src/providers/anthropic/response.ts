@@ -1,6 +1,6 @@
 import { upstreamInvalid } from '../../core/errors.js';
 import type { AssistantMessage, ChatCompletion, ToolCall } from '../../core/types.js';
-import { finishReason, openaiUsage, type AnthropicUsage } from './mapping.js';
+import { finishReasonOf, openaiUsage, type AnthropicUsage } from '../../core/anthropic-wire.js';
 
 interface AnthropicMessageBody {
   id?: string;
@@ -32,7 +32,7 @@ export function parseAnthropicResponse(body: unknown): ChatCompletion {
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: message.model ?? '',
-    choices: [{ index: 0, message: assistant, logprobs: null, finish_reason: finishReason(message.stop_reason) }],
+    choices: [{ index: 0, message: assistant, logprobs: null, finish_reason: finishReasonOf(message.stop_reason) }],
     usage: openaiUsage(message.usage ?? {}),
   };
 }

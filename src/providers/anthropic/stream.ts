@@ -1,8 +1,9 @@
 import { isJsonObject, tryParseJson } from '../../core/json.js';
+import type { SseEvent, StreamEvent } from '../../core/events.js';
 import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../core/types.js';
 import { upstreamInvalid } from '../../core/errors.js';
-import { finishReason, openaiUsage, streamError, type AnthropicUsage } from './mapping.js';
-import type { SseEvent, StreamEvent } from '../../core/events.js';
+import { finishReasonOf, openaiUsage, type AnthropicUsage } from '../../core/anthropic-wire.js';
+import { streamError } from './mapping.js';
 
 /** What spans events of one Anthropic stream. */
 export interface AnthropicStreamState {
@@ -83,7 +84,7 @@ export function parseAnthropicEvent(event: SseEvent, state: AnthropicStreamState
     case 'message_stop': {
       const usage: Usage = openaiUsage(state.usage);
       const usageChunk: ChatCompletionChunk = { id: state.id, object: 'chat.completion.chunk', created: state.created, model: state.model, choices: [], usage };
-      return [chunk(state, {}, finishReason(state.stopReason)), { type: 'chunk', chunk: usageChunk }, { type: 'done' }];
+      return [chunk(state, {}, finishReasonOf(state.stopReason)), { type: 'chunk', chunk: usageChunk }, { type: 'done' }];
     }
     case 'error':
       return [{ type: 'error', error: streamError(payload) }];
