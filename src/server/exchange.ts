@@ -7,6 +7,7 @@ import { resolveModel } from '../routing/route.js';
 import type { ChatRequest } from '../core/types.js';
 import { Cancellation } from '../upstream/cancellation.js';
 import { estimateUsage } from '../observability/usage.js';
+import { watchFlush } from '../streaming/sse-writer.js';
 import { checkModelAllowed } from './auth.js';
 import type { AccessRecord } from '../observability/access.js';
 
@@ -95,7 +96,11 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     };
     if (record.stream) {
       reply.hijack();
+      const flushed = watchFlush(res);
       await handlers.stream(ctx, res, headers);
+      // `ok` only if the end (`[DONE]`) reached the socket, not merely was written. (A response
+      // neither ended nor destroyed would never settle; every stream handler ends its own.)
+      if ((res.writableEnded || res.destroyed) && !(await flushed())) throw clientAbort();
     } else {
       const result = await handlers.complete(ctx);
       record.ttftMs = Date.now() - startedAt;

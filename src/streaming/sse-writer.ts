@@ -24,23 +24,20 @@ export function withSseHeaders(headers: Record<string, string>): Record<string, 
  * Sink A: the only place SSE text is written. Events are `data: <json>\n\n`, flushed as they come;
  * a write that fills the socket buffer makes the caller wait for 'drain' (backpressure), so a slow
  * client holds the upstream instead of growing memory.
+ *
+ * Plain `write()` and `end()` only: no corking of the response or its socket. node:http already
+ * corks the socket for the rest of the tick on each chunked write (so the writes of one upstream
+ * read leave together). And since Node 22, `res.cork()` holds chunks in the response's own buffer,
+ * which an `end()` while corked flushes after the terminating `0` chunk: the stream ends early.
  */
 export class SseWriter {
   private opened = false;
   private finished = false;
-  private wroteEvents = false;
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.res.uncork();
-  };
 
   constructor(
     private readonly res: ServerResponse,
     /** Read when the status goes out, so it can name the provider that finally served; a fresh object each call. */
     private readonly extraHeaders: () => Record<string, string>,
-    /** Whether nothing else is in flight, asked at the first write (see writeNow). */
-    private readonly idle: () => boolean,
   ) {}
 
   get headersSent(): boolean {
@@ -63,33 +60,7 @@ export class SseWriter {
   write(framed: string | Buffer): Promise<void> | undefined {
     this.open();
     if (this.finished || this.res.writableEnded || this.res.destroyed) return undefined;
-    if (!this.wroteEvents) {
-      this.wroteEvents = true;
-      if (this.idle()) return this.writeNow(framed);
-    }
-    // Upstream reads already buffered are handled in one run of microtasks: cork until the next
-    // tick so that they leave in one writev instead of one syscall each.
-    if (!this.corked) {
-      this.corked = true;
-      this.res.cork();
-      process.nextTick(this.uncork);
-    }
     return writeOrWait(this.res, framed);
-  }
-
-  /**
-   * The first events leave at once, not at the next tick: that is the time to first token, and
-   * when an upstream's whole answer is already buffered, the rest is processed before the next
-   * tick (measured: ~100 µs of a 5-chunk stream). node:http corks the socket for every chunked
-   * write until the next tick, so that cork is undone here. Only when nothing else is in flight,
-   * as TCP autocorking sends at once only onto an idle link: under load that write is one more
-   * syscall per stream (a third more on the benchmark's streams), and the tick is busy anyway.
-   */
-  private writeNow(framed: string | Buffer): Promise<void> | undefined {
-    const drained = writeOrWait(this.res, framed);
-    const socket = this.res.socket;
-    if (socket !== null && socket.writableCorked > 0) socket.uncork();
-    return drained;
   }
 
   /** `[DONE]` and close, even if the upstream keeps its socket open. */
@@ -121,6 +92,35 @@ export function writeOrWait(res: ServerResponse, data: string | Uint8Array): Pro
     res.on('drain', done);
     res.on('close', done);
   });
+}
+
+/**
+ * Watches a response, from before its first write, for whether its end reached the socket (was
+ * handed to the kernel): then a stream's `[DONE]` left Sluice; a client gone while it was still
+ * buffered never got it. The returned function resolves once that is known: at 'finish' or at
+ * 'close', whichever comes first.
+ *
+ * 'finish' alone is not proof on Node 20 and 22: when the socket is destroyed with the end still
+ * buffered, the failed write's callback emits 'finish' anyway (Node 24 emits only 'close'), from
+ * within the socket's destroy. So a 'finish' counts only while the response's socket is not
+ * destroyed; on success it is still open then (even a `connection: close` one ends after it).
+ */
+export function watchFlush(res: ServerResponse): () => Promise<boolean> {
+  const socket = res.socket;
+  let flushed: boolean | undefined;
+  let settle: ((flushed: boolean) => void) | undefined;
+  const decide = (value: boolean): void => {
+    if (flushed !== undefined) return;
+    flushed = value;
+    res.off('finish', onFinish);
+    res.off('close', onClose);
+    settle?.(value);
+  };
+  const onFinish = (): void => decide(socket === null || !socket.destroyed);
+  const onClose = (): void => decide(false);
+  res.on('finish', onFinish);
+  res.on('close', onClose);
+  return () => (flushed !== undefined ? Promise.resolve(flushed) : new Promise((resolve) => (settle = resolve)));
 }
 
 export function frame(json: string): string {

@@ -12,7 +12,7 @@ import { parseChatRequest } from './request.js';
 
 /** A chat completions stream client: the chat SSE sink over the SSE writer. */
 function streamToClient(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void> {
-  return streamInto(ctx, new ChatSseSink(new SseWriter(res, headers, () => ctx.gateway.inflight.size <= 1), ctx.request.stream_options?.include_usage === true, ctx.record));
+  return streamInto(ctx, new ChatSseSink(new SseWriter(res, headers), ctx.request.stream_options?.include_usage === true, ctx.record));
 }
 
 /** POST /v1/chat/completions. */
