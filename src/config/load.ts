@@ -57,6 +57,7 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
   }
   const config = parseConfigText(text, env, file);
   applyProxyEnv(config, env, file);
+  applyOtelEnv(config, env, file);
   const unreadable = tlsFileProblems(config);
   if (unreadable.length > 0) throw new ConfigError(file, unreadable);
   if (env.HOST) config.server.host = env.HOST;
@@ -83,6 +84,31 @@ function applyProxyEnv(config: Config, env: NodeJS.ProcessEnv, file: string): vo
     if (key !== 'no_proxy' && !isHttpUrl(value)) throw new ConfigError(file, [`${env[key] ? key : upper} (environment): not a proxy URL`]);
     config.egress[key] = value;
   }
+}
+
+/**
+ * The standard OpenTelemetry variables fill the `tracing` keys the file left unset;
+ * OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none turn tracing off whatever is set.
+ */
+function applyOtelEnv(config: Config, env: NodeJS.ProcessEnv, file: string): void {
+  const t = config.tracing;
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() === 'none') {
+    t.endpoint = undefined;
+    t.traces_endpoint = undefined;
+    return;
+  }
+  for (const [key, name] of [
+    ['endpoint', 'OTEL_EXPORTER_OTLP_ENDPOINT'],
+    ['traces_endpoint', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'],
+  ] as const) {
+    const value = env[name];
+    if (t[key] !== undefined || !value) continue;
+    if (!isHttpUrl(value)) throw new ConfigError(file, [`${name} (environment): not an http(s) URL`]);
+    t[key] = value;
+  }
+  if (t.service_name === undefined && env.OTEL_SERVICE_NAME) t.service_name = env.OTEL_SERVICE_NAME;
+  const delay = Number(env.OTEL_BSP_SCHEDULE_DELAY);
+  if (t.export_delay_ms === undefined && env.OTEL_BSP_SCHEDULE_DELAY && Number.isInteger(delay) && delay > 0) t.export_delay_ms = delay;
 }
 
 function isHttpUrl(text: string): boolean {

@@ -187,10 +187,31 @@ const egress = z
   .strict()
   .prefault({});
 
+/**
+ * OpenTelemetry traces over OTLP/HTTP (JSON). Off unless an endpoint is set here or in the
+ * environment (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), filled at load.
+ */
+const tracing = z
+  .object({
+    /** The collector's base URL; spans go to `{endpoint}/v1/traces`. */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** The full traces URL, used as is instead of `{endpoint}/v1/traces`. */
+    traces_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** `service.name` of the spans (OTEL_SERVICE_NAME; `sluice` when neither is set). */
+    service_name: z.string().min(1).optional(),
+    /** Prompts and completion text in spans. Off by default: no message text leaves Sluice. */
+    capture_content: fromText(z.boolean()).default(false),
+    /** How long finished spans wait to be exported together (OTEL_BSP_SCHEDULE_DELAY). */
+    export_delay_ms: fromText(z.number().int().positive()).optional(),
+  })
+  .strict()
+  .prefault({});
+
 export const configSchema = z
   .object({
     server,
     egress,
+    tracing,
     providers: z.array(provider).min(1, 'at least one provider is required'),
     routes: z.array(route).default([]),
     responses,
@@ -215,5 +236,6 @@ export type ServerConfig = Config['server'];
 export type Timeouts = ProviderConfig['timeouts'];
 export type RouteConfig = Config['routes'][number];
 export type EgressConfig = Config['egress'];
+export type TracingConfig = Config['tracing'];
 export type TlsConfig = NonNullable<ProviderConfig['tls']>;
 export type ClientKeyConfig = ServerConfig['api_keys'][number];

@@ -28,6 +28,10 @@ export interface AccessRecord {
   usageEstimated?: boolean;
   /** Generated characters seen, for estimating usage when the upstream gave none. */
   completionChars: number;
+  /** The model the upstream said answered (set where a chunk or completion is parsed anyway). */
+  responseModel?: string;
+  /** Finish reasons seen, by choice order of arrival. */
+  finishReasons?: string[];
   aggregated?: 'forced' | 'autodetected';
   synthesized?: boolean;
   /** Hosted tools left out of a /v1/responses request because a chat-type target cannot run them. */

@@ -7,6 +7,7 @@ import { SluiceError } from '../core/errors.js';
 import { closeState, createState, type Gateway } from './state.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
+import { Tracing } from '../observability/tracing.js';
 import type { ClientIdentity } from './auth.js';
 import { handleChatCompletion } from '../fronts/chat/handler.js';
 import { fromFastifyError, sendError } from './error-reply.js';
@@ -70,6 +71,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     responsesFieldsIgnored: new Set(),
     inflight: new Set(),
     metrics: new Metrics(),
+    tracing: Tracing.enabled(config.tracing) ? new Tracing(config.tracing, app.log) : undefined,
   };
 
   app.decorateRequest('client', undefined);
@@ -144,6 +146,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
+    await gateway.tracing?.shutdown();
     await Promise.all(
       metricsServers.map(
         (server) =>

@@ -72,8 +72,11 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     return out;
   };
   let body: ChatRequest | undefined;
+  let failure: SluiceError | undefined;
+  const trace = gateway.tracing?.startRequest(record.api, request.method, request.headers, startedAt);
   try {
     body = handlers.parse(request.body);
+    trace?.requested(body);
     record.model = body.model;
     record.stream = body.stream === true;
     checkModelAllowed(request.client, body.model);
@@ -93,6 +96,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
       log: request.log,
       requestId: request.id,
       traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+      trace,
     };
     if (record.stream) {
       reply.hijack();
@@ -109,6 +113,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     }
   } catch (err) {
     const error = asSluiceError(err);
+    failure = error;
     if (error.code === 'SLUICE_ERR_INTERNAL') request.log.error({ err: error.cause ?? error }, 'internal error');
     if (record.outcome === 'ok') record.outcome = error.outcome;
     if (error.outcome === 'client_abort') record.status = 499;
@@ -129,6 +134,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     const durationMs = Date.now() - startedAt;
     gateway.metrics.requestFinished(record, durationMs);
     logAccess(gateway.accessLog, request.id, record, durationMs);
+    if (trace !== undefined) trace.end(record, record.provider === undefined ? undefined : state.providers.get(record.provider)?.config.type, failure);
   }
 }
 

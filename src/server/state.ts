@@ -3,6 +3,7 @@ import type { Config, ProviderConfig } from '../config/schema.js';
 import type { ChatRequest } from '../core/types.js';
 import type { AccessRecord } from '../observability/access.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { RequestTrace, Tracing } from '../observability/tracing.js';
 import { Balancer } from '../routing/balancer.js';
 import type { Resolution } from '../routing/route.js';
 import type { Cancellation } from '../upstream/cancellation.js';
@@ -30,6 +31,8 @@ export interface Gateway {
   /** One Cancellation per in-flight request, so shutdown can end what outlives the grace period. */
   inflight: Set<Cancellation>;
   metrics: Metrics;
+  /** Set only when tracing is configured; undefined keeps the request path free of span work. */
+  tracing: Tracing | undefined;
 }
 
 /** Everything one request's pipeline run needs. One Cancellation: client gone, timeout, shutdown. */
@@ -44,8 +47,10 @@ export interface RequestContext {
   log: FastifyBaseLogger;
   /** Sent upstream as x-request-id. */
   requestId: string;
-  /** The client's W3C traceparent, propagated upstream unchanged. */
+  /** The client's W3C traceparent, propagated upstream unchanged when tracing is off. */
   traceparent: string | undefined;
+  /** The request's span, when tracing is on. */
+  trace: RequestTrace | undefined;
 }
 
 export function createState(config: Config, createClient?: (provider: ProviderConfig, egress: Config['egress']) => UpstreamClient): GatewayState {

@@ -3,6 +3,7 @@ import { nextBytes } from '../core/body.js';
 import { asSluiceError, SluiceError, upstreamInvalid } from '../core/errors.js';
 import type { ChatRequest } from '../core/types.js';
 import type { AccessRecord } from '../observability/access.js';
+import type { RequestTrace } from '../observability/tracing.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 import type { Resolution } from '../routing/route.js';
 import type { Cancellation } from './cancellation.js';
@@ -20,8 +21,10 @@ export interface AttemptContext {
   log: { debug(fields: object, message: string): void };
   /** Sent upstream as x-request-id. */
   requestId: string;
-  /** The client's W3C traceparent, propagated upstream unchanged. */
+  /** The client's W3C traceparent, propagated upstream unchanged when tracing is off. */
   traceparent: string | undefined;
+  /** The request's span when tracing is on: each attempt gets a child span. */
+  trace: RequestTrace | undefined;
 }
 
 /** One try against one provider: the runtime, the target, the key to use, the abort signal. */
@@ -30,6 +33,8 @@ export interface Attempt {
   target: Target;
   apiKey: string | undefined;
   signal: Cancellation;
+  /** The attempt span's context as a header, when tracing is on. */
+  traceparent?: string | undefined;
 }
 
 const RETRY_AFTER_CAP_MS = 10_000;
@@ -95,12 +100,15 @@ async function withRetries<T>(ctx: AttemptContext, runtime: ProviderRuntime, tar
     ctx.record.provider = runtime.config.name;
     ctx.record.upstreamModel = target.upstreamModel;
     runtime.active++;
+    const span = ctx.trace?.attempt(runtime.config, target.upstreamModel);
     try {
-      const result = await attempt({ runtime, target, apiKey, signal: ctx.signal });
+      const result = await attempt({ runtime, target, apiKey, signal: ctx.signal, traceparent: span?.traceparent });
       runtime.breaker.success();
       ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: ctx.record.upstreamStatus, outcome: 'ok', ms: Date.now() - started });
+      if (span !== undefined) ctx.trace?.succeeded(span, ctx.record.upstreamStatus);
       return result;
     } catch (err) {
+      span?.failed(asSluiceError(ctx.signal.aborted ? ctx.signal.reason : err), ctx.record.upstreamStatus);
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const error = asSluiceError(err);
       ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: error.code === 'SLUICE_ERR_UPSTREAM_STATUS' ? error.status : undefined, outcome: error.outcome, ms: Date.now() - started });
@@ -134,7 +142,8 @@ export function send(ctx: AttemptContext, a: Attempt, stream: boolean): Promise<
 /** Sends a request already built (by an adapter, or a native passthrough), adding the tracing headers. */
 export async function sendRequest(ctx: AttemptContext, a: Attempt, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
   upstreamRequest.headers['x-request-id'] = ctx.requestId;
-  if (ctx.traceparent !== undefined) upstreamRequest.headers.traceparent = ctx.traceparent;
+  const traceparent = a.traceparent ?? ctx.traceparent;
+  if (traceparent !== undefined) upstreamRequest.headers.traceparent = traceparent;
   const response = await a.runtime.client.send(upstreamRequest, a.signal);
   ctx.record.upstreamStatus = response.status;
   if (response.status < 400) return response;

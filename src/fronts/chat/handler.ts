@@ -15,6 +15,13 @@ function streamToClient(ctx: RequestContext, res: ServerResponse, headers: () =>
   return streamInto(ctx, new ChatSseSink(new SseWriter(res, headers), ctx.request.stream_options?.include_usage === true, ctx.record));
 }
 
+/** What a span says of a whole completion (only computed when tracing is on). */
+function traceCompletion(ctx: RequestContext, completion: ChatCompletion): void {
+  ctx.record.responseModel = completion.model;
+  ctx.record.finishReasons = completion.choices.flatMap((c) => (c.finish_reason ? [c.finish_reason] : []));
+  ctx.trace?.output(completion.choices.map((c) => c.message));
+}
+
 /** POST /v1/chat/completions. */
 export function handleChatCompletion(gateway: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   return runExchange(gateway, request, reply, {
@@ -24,6 +31,7 @@ export function handleChatCompletion(gateway: Gateway, request: FastifyRequest, 
       const { completion, upstreamText } = await completeForClient(ctx);
       if (completion.usage) ctx.record.usage = completion.usage;
       else ctx.record.completionChars = completionChars(completion);
+      if (ctx.trace !== undefined) traceCompletion(ctx, completion);
       // What the adapter did not change goes out as the upstream sent it, not re-serialised.
       return upstreamText === undefined ? completion : new RawJson(upstreamText);
     },

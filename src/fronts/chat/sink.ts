@@ -17,7 +17,7 @@ export class ChatSseSink implements ChunkSink {
   constructor(
     private readonly writer: SseWriter,
     private readonly wantsUsage: boolean,
-    private readonly record: { usage?: Usage; completionChars: number },
+    private readonly record: { usage?: Usage; completionChars: number; responseModel?: string; finishReasons?: string[] },
   ) {}
 
   get headersSent(): boolean {
@@ -80,7 +80,12 @@ export class ChatSseSink implements ChunkSink {
     }
     const chunk = chunkValue(event);
     for (const choice of chunk.choices) if (typeof choice.delta?.content === 'string') this.record.completionChars += choice.delta.content.length;
-    for (const choice of chunk.choices) if (choice.finish_reason) this.finished.add(choice.index);
+    for (const choice of chunk.choices) {
+      if (!choice.finish_reason) continue;
+      this.finished.add(choice.index);
+      (this.record.finishReasons ??= []).push(choice.finish_reason);
+      if (chunk.model) this.record.responseModel = chunk.model;
+    }
     if (chunk.usage) {
       this.record.usage = chunk.usage;
       if (!this.wantsUsage) {
