@@ -2,16 +2,19 @@
 // references: a bare Node byte pipe (bench/node-pipe.js, the floor for any Node proxy), the same
 // pipe as a fastify route (the floor of Sluice's own stack) and, when Debian's nginx is installed,
 // nginx. Targets run interleaved in rounds, and alternate in slices within each round; ratios are
-// taken within a round. Writes bench/RESULTS.md (quick: RESULTS-quick.md).
+// taken within a round. `--node <path>` adds Sluice on another Node binary, `--baseline <dir>` the
+// build of another checkout (bench/options.js). Writes bench/RESULTS.md (quick: RESULTS-quick.md).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, median, percentile, runLoad } from './load.js';
+import { benchOptions, sluiceTargets } from './options.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const quick = process.argv.includes('--quick');
+const options = benchOptions(process.argv.slice(2));
+const quick = options.quick;
 const ROUNDS = quick ? 1 : 3;
 /** Each round's share of a scenario runs in this many slices per target, the targets alternating. */
 const SLICES = 4;
@@ -32,8 +35,8 @@ process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
 
-function start(command, args, ready, env = {}) {
-  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(command, args, ready, env = {}, cwd = root) {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -70,23 +73,25 @@ function rssKb(pid) {
 
 async function startTargets() {
   if (!existsSync(join(root, 'dist/cli.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  const sluices = sluiceTargets(options, root);
   const mockPort = freePort(1);
-  const sluicePort = freePort(2);
   const mock = await start(process.execPath, ['bench/mock-upstream.js', String(mockPort)], (out) => out.includes('listening'));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const config = join(dir, 'sluice.yaml');
   const upstream = `http://127.0.0.1:${mockPort}/v1`;
   writeFileSync(
     config,
-    `server: {host: 127.0.0.1, port: ${sluicePort}}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n  - {name: forced, type: openai, base_url: "${upstream}", max_retries: 0, force_upstream_stream: true}\n`,
+    `server: {host: 127.0.0.1, port: ${freePort(2)}}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n  - {name: forced, type: openai, base_url: "${upstream}", max_retries: 0, force_upstream_stream: true}\n`,
   );
-  const sluice = await start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info' });
-  sluice.stdout.removeAllListeners('data');
-  sluice.stdout.resume(); // keep draining its access log
-  const targets = [
-    { name: 'direct', origin: `http://127.0.0.1:${mockPort}`, path: '/v1/chat/completions', model: 'bench' },
-    { name: 'sluice', origin: `http://127.0.0.1:${sluicePort}`, path: '/v1/chat/completions', model: 'up/bench', pid: sluice.pid },
-  ];
+  const startSluice = (s, env) => start(s.node, [s.cli, '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', ...env }, s.cwd);
+  const targets = [{ name: 'direct', origin: `http://127.0.0.1:${mockPort}`, path: '/v1/chat/completions', model: 'bench' }];
+  for (const [i, s] of sluices.entries()) {
+    const port = i === 0 ? freePort(2) : freePort(10 + i);
+    const child = await startSluice(s, { PORT: String(port) });
+    child.stdout.removeAllListeners('data');
+    child.stdout.resume(); // keep draining its access log
+    targets.push({ name: s.name, sluice: true, about: s.about, origin: `http://127.0.0.1:${port}`, path: '/v1/chat/completions', model: 'up/bench', pid: child.pid });
+  }
   // The two Node references, both bench/node-pipe.js: bare, or as a fastify route.
   const pipeFlags = { 'node-pipe': [], 'fastify-pipe': ['--fastify'] };
   const startPipe = (name, port) => start(process.execPath, ['bench/node-pipe.js', String(port), `http://127.0.0.1:${mockPort}`, ...pipeFlags[name]], (out) => out.includes('listening'));
@@ -97,10 +102,10 @@ async function startTargets() {
   const freshPort = freePort(4);
   // RSS never shrinks back, so each memory measurement of a Node target gets a fresh process.
   const fresh = {
-    sluice: () => start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(freshPort) }),
     'node-pipe': () => startPipe('node-pipe', freshPort),
     'fastify-pipe': () => startPipe('fastify-pipe', freshPort),
   };
+  for (const s of sluices) fresh[s.name] = () => startSluice(s, { PORT: String(freshPort) });
   const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
   if (nginx) {
     const nginxPort = freePort(3);
@@ -115,7 +120,7 @@ async function startTargets() {
     const worker = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
     targets.push({ name: 'nginx', origin: `http://127.0.0.1:${nginxPort}`, path: '/v1/chat/completions', model: 'bench', pid: worker || child.pid });
   }
-  return { targets, sluice, mockPid: mock.pid, fresh, freshPort };
+  return { targets, mockPid: mock.pid, fresh, freshPort };
 }
 
 function body(target, extra) {
@@ -229,19 +234,26 @@ async function rawAnswerMs(direct, pool, stream) {
   return median(runs);
 }
 
-async function scenarioAggregation(sluice, pool, direct, directPool) {
-  const run = async (model) => {
+/** Each Sluice target's forced aggregation against its plain JSON passthrough, and the upstream's own share. */
+async function scenarioAggregation(sluices, pools, direct, directPool) {
+  const run = async (sluice, model) => {
+    const pool = pools.get(sluice.name);
     const b = { model, messages: [{ role: 'user', content: 'bench' }], stream: false, bench_chunks: 200 };
     await runLoad(pool, { path: sluice.path, body: b, requests: 10, concurrency: 1 });
     const { results } = await runLoad(pool, { path: sluice.path, body: b, requests: SIZES.aggRequests, concurrency: 1 });
-    check(`aggregation ${model}`, results);
+    check(`aggregation ${sluice.name} ${model}`, results);
     return median(results.map((r) => r.total));
   };
-  const json = await run('up/bench');
-  const forced = await run('forced/bench');
+  const out = { targets: {} };
+  for (const sluice of sluices) {
+    const json = await run(sluice, 'up/bench');
+    const forced = await run(sluice, 'forced/bench');
+    out.targets[sluice.name] = { jsonMs: json, forcedMs: forced, ratio: forced / json };
+  }
   const rawJson = await rawAnswerMs(direct, directPool, false);
   const rawSse = await rawAnswerMs(direct, directPool, true);
-  return { jsonMs: json, forcedMs: forced, ratio: forced / json, upstreamSseExtraMs: rawSse - rawJson };
+  out.upstreamSseExtraMs = rawSse - rawJson;
+  return out;
 }
 
 async function scenarioAggregator() {
@@ -275,7 +287,7 @@ const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digit
 
 async function main() {
   const { targets, fresh, freshPort, mockPid } = await startTargets();
-  const sluice = targets.find((t) => t.name === 'sluice');
+  const sluices = targets.filter((t) => t.sluice);
   const others = targets.filter((t) => t.name !== 'direct');
   const pools = new Map(targets.map((t) => [t.name, createClient(t.origin, 128)]));
   // Warm every process's JIT (client, mock, targets) before anything is measured: these requests,
@@ -296,7 +308,7 @@ async function main() {
     r.throughput = await scenarioThroughput(targets, pools, mockPid);
     if (round > 0) for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, fresh[t.name], freshPort);
     r.json = await scenarioJson(targets, pools);
-    r.aggregation = await scenarioAggregation(sluice, pools.get('sluice'), targets[0], pools.get('direct'));
+    r.aggregation = await scenarioAggregation(sluices, pools, targets[0], pools.get('direct'));
     if (round > 0) rounds.push(r);
   }
   const aggregator = await scenarioAggregator();
@@ -307,7 +319,7 @@ async function main() {
   // A figure that explains another, with no target of its own.
   const note = (scenario, metric, values, digits = 2) => row(scenario, metric, values, '', undefined, digits);
   for (const t of others) {
-    const tag = t.name === 'sluice' ? '' : ' (reference)';
+    const tag = t.sluice ? '' : ' (reference)';
     row(`(a) TTFT, c=1${tag}`, `${t.name} added p50 ms`, rounds.map((r) => r.ttft[t.name].p50 - r.ttft.direct.p50), '<= 0.4', (v) => v <= 0.4, 3);
     row(`(a) TTFT, c=1${tag}`, `${t.name} added p99 ms`, rounds.map((r) => r.ttft[t.name].p99 - r.ttft.direct.p99), '<= 2', (v) => v <= 2, 3);
     row(`(b) throughput, c=64, 200 chunks${tag}`, `${t.name} / direct chunks/s`, rounds.map((r) => r.throughput[t.name].chunksPerSec / r.throughput.direct.chunksPerSec), '>= 0.85', (v) => v >= 0.85);
@@ -315,18 +327,22 @@ async function main() {
     row(`(c) ${SIZES.idleStreams} idle open streams${tag}`, `${t.name} KB RSS per stream`, rounds.map((r) => r.idle[t.name].kbPerStream), '<= 35', (v) => v <= 35, 1);
     row(`(d) non-stream, c=16${tag}`, `${t.name} / direct req/s`, rounds.map((r) => r.json[t.name].rps / r.json.direct.rps), '>= 0.35', (v) => v >= 0.35);
   }
-  row('(e) forced aggregation, 200 chunks', 'forced SSE / JSON upstream latency', rounds.map((r) => r.aggregation.ratio), '<= 1.3', (v) => v <= 1.3);
-  note('(e) forced aggregation, 200 chunks', 'ms the target allows over the JSON latency (0.3 × JSON)', rounds.map((r) => 0.3 * r.aggregation.jsonMs), 3);
+  for (const t of sluices) {
+    // Sluice's own rows keep their names; another Sluice target's are prefixed with its name.
+    const who = t.name === 'sluice' ? '' : `${t.name} `;
+    row('(e) forced aggregation, 200 chunks', `${who}forced SSE / JSON upstream latency`, rounds.map((r) => r.aggregation.targets[t.name].ratio), '<= 1.3', (v) => v <= 1.3);
+    note('(e) forced aggregation, 200 chunks', `${who}ms the target allows over the JSON latency (0.3 × JSON)`, rounds.map((r) => 0.3 * r.aggregation.targets[t.name].jsonMs), 3);
+  }
   note('(e) forced aggregation, 200 chunks', 'ms the upstream alone adds: its SSE answer minus its JSON answer, read raw', rounds.map((r) => r.aggregation.upstreamSseExtraMs), 3);
   row('(f) aggregator alone', '100k chunks ms', [aggregator.ms100k], '<= 300', (v) => v <= 300, 1);
   row('(f) aggregator alone', 'per-chunk cost 100k / 10k (1 = linear)', [aggregator.linearity], '<= 2', (v) => v <= 2);
 
-  const absolute = rounds.map((r, i) => `round ${i + 1}: direct ${fmt(r.throughput.direct.chunksPerSec, 0)} chunks/s (client + mock ${fmt(r.throughput.direct.loadCpuPer10k, 3)} CPU-s per 10k chunks), ${fmt(r.json.direct.rps, 0)} req/s, TTFT p50 ${fmt(r.ttft.direct.p50, 3)} ms; aggregation JSON ${fmt(r.aggregation.jsonMs, 1)} ms vs forced ${fmt(r.aggregation.forcedMs, 1)} ms`);
+  const absolute = rounds.map((r, i) => `round ${i + 1}: direct ${fmt(r.throughput.direct.chunksPerSec, 0)} chunks/s (client + mock ${fmt(r.throughput.direct.loadCpuPer10k, 3)} CPU-s per 10k chunks), ${fmt(r.json.direct.rps, 0)} req/s, TTFT p50 ${fmt(r.ttft.direct.p50, 3)} ms; aggregation JSON ${fmt(r.aggregation.targets.sluice.jsonMs, 1)} ms vs forced ${fmt(r.aggregation.targets.sluice.forcedMs, 1)} ms`);
   const header = `| scenario | metric | ${rounds.map((_, i) => `round ${i + 1}`).join(' | ')} | median | target | |\n|---|---|${rounds.map(() => '---|').join('')}---|---|---|`;
   const verdict = (r) => (r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL');
   const lines = rows.map((r) => `| ${r.scenario} | ${r.metric} | ${rounds.map((_, i) => r.values[i] ?? '').join(' | ')} | ${r.med} | ${r.target} | ${verdict(r)} |`);
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}${quick ? ', quick run' : ''}; client, upstream and proxy share the machine`;
-  const report = `# Sluice benchmark\n\nMachine: ${machine}.\nReproduce: \`npm run bench\` (\`npm run bench -- --quick\` for a short run).\nTargets: ${targets.map((t) => t.name).join(', ')}; ${ROUNDS} interleaved round(s); ratios within a round.\n\n${header}\n${lines.join('\n')}\n\nThe direct figures the ratios are taken against:\n\n${absolute.map((a) => `- ${a}`).join('\n')}\n`;
+  const report = `# Sluice benchmark\n\nMachine: ${machine}.\nReproduce: \`npm run bench\` (\`npm run bench -- --quick\` for a short run).\nTargets: ${targets.map((t) => t.name).join(', ')}; ${ROUNDS} interleaved round(s); ratios within a round.\n${sluices.map((t) => `- ${t.name}: ${t.about}`).join('\n')}\n\n${header}\n${lines.join('\n')}\n\nThe direct figures the ratios are taken against:\n\n${absolute.map((a) => `- ${a}`).join('\n')}\n`;
   process.stdout.write(`${report}\n`);
   writeFileSync(join(root, 'bench', quick ? 'RESULTS-quick.md' : 'RESULTS.md'), report);
 }

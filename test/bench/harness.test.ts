@@ -1,9 +1,13 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, median, percentile, runLoad } from '../../bench/load.js';
 import { startMockUpstream } from '../../bench/mock-upstream.js';
 import { startFastifyPipe, startNodePipe } from '../../bench/node-pipe.js';
+import { benchOptions, sluiceTargets } from '../../bench/options.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 
 // One fast run of the benchmark's pieces, so that `npm run bench` cannot rot unnoticed.
@@ -58,6 +62,29 @@ describe('benchmark harness', () => {
     const { results } = await runLoad(pool, { body: { model: 'bench', messages: [], stream: true, bench_chunks: 3, bench_no_done: true }, requests: 1, concurrency: 1 });
     await pool.close();
     expect(results[0]).toMatchObject({ ok: false, error: 'stream ended without [DONE]' });
+  });
+
+  it('reads --quick, and --node and --baseline as many times as given, spaced or with =', () => {
+    expect(benchOptions(['--quick', '--node', '/a/node', '--baseline=../old', '--node=/b/node'])).toEqual({ quick: true, nodes: ['/a/node', '/b/node'], baselines: ['../old'] });
+    expect(() => benchOptions(['--node'])).toThrow('--node needs a value');
+    expect(() => benchOptions(['--baseline', '--quick'])).toThrow('--baseline needs a value');
+    expect(() => benchOptions(['--nodes', 'x'])).toThrow('unknown option --nodes');
+  });
+
+  it('names a Sluice target per Node binary from its major, and per baseline checkout', () => {
+    const root = join(import.meta.dirname, '../..');
+    const base = mkdtempSync(join(tmpdir(), 'sluice-base-'));
+    mkdirSync(join(base, 'dist'));
+    mkdirSync(join(base, 'node_modules'));
+    writeFileSync(join(base, 'dist/cli.js'), '');
+    const major = process.versions.node.split('.')[0];
+    const targets = sluiceTargets({ quick: false, nodes: [process.execPath, process.execPath], baselines: [base] }, root);
+    expect(targets.map((t) => t.name)).toEqual(['sluice', `sluice-node${major}`, `sluice-node${major}-2`, 'sluice-base']);
+    expect(targets[1]).toMatchObject({ node: process.execPath, cli: join(root, 'dist/cli.js') });
+    expect(targets[3]).toMatchObject({ node: process.execPath, cli: join(base, 'dist/cli.js'), cwd: base });
+    expect(() => sluiceTargets({ quick: false, nodes: [], baselines: [tmpdir()] }, root)).toThrow('no dist/cli.js or node_modules');
+    expect(() => sluiceTargets({ quick: false, nodes: ['/nonexistent/node'], baselines: [] }, root)).toThrow('cannot run it');
+    rmSync(base, { recursive: true });
   });
 
   it('computes percentiles', () => {
