@@ -11,8 +11,10 @@ import { Tracing } from '../observability/tracing.js';
 import type { ClientIdentity } from './auth.js';
 import { handleChatCompletion } from '../fronts/chat/handler.js';
 import { fromFastifyError, sendError } from './error-reply.js';
-import { listModels } from './models.js';
+import { findModel, listModels } from './models.js';
 import { handleResponses } from '../fronts/responses/handler.js';
+import { handleEmbeddings } from '../fronts/embeddings/handler.js';
+import { handleTextCompletion } from '../fronts/completions/handler.js';
 import { handleCountTokens, handleMessages } from '../fronts/messages/handler.js';
 import { anthropicErrorReply } from '../fronts/messages/errors.js';
 
@@ -122,6 +124,18 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   }
 
   app.get('/v1/models', async () => ({ object: 'list', data: await listModels(gateway.state, app.log) }));
+  // Model ids hold slashes (`openai/gpt-4o`): the rest of the path is the id.
+  app.get('/v1/models/*', async (request) => findModel(gateway.state, (request.params as { '*': string })['*'], app.log));
+
+  app.post('/v1/embeddings', async (request, reply) => {
+    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+    await handleEmbeddings(gateway, request, reply);
+  });
+
+  app.post('/v1/completions', async (request, reply) => {
+    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+    await handleTextCompletion(gateway, request, reply);
+  });
 
   app.post('/v1/chat/completions', async (request, reply) => {
     if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
