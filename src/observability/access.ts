@@ -1,3 +1,4 @@
+import type { ProviderConfig } from '../config/schema.js';
 import type { Usage } from '../core/types.js';
 
 export interface AttemptRecord {
@@ -36,4 +37,6 @@ export interface AccessRecord {
   synthesized?: boolean;
   /** Hosted tools left out of a /v1/responses request because a chat-type target cannot run them. */
   droppedTools?: string[];
+  /** The provider (and key digest) whose attempt answered: its usage counts toward their tpm and price. */
+  servedBy?: { provider: ProviderConfig; keyId: string | undefined };
 }
