@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { upstreamErrorEvent } from '../../../src/core/errors.js';
 import { ResponsesSink } from '../../../src/fronts/responses/sink.js';
+import { SseWriter } from '../../../src/streaming/sse-writer.js';
 import { parseResponsesRequest, responsesRequestSchema } from '../../../src/fronts/responses/request.js';
 import type { ToolNames } from '../../../src/fronts/responses/tools.js';
 import type { ChunkDelta } from '../../../src/core/types.js';
@@ -40,7 +41,7 @@ type Delta = ChunkDelta | { finish: string } | { usage: true };
 
 function run(deltas: Delta[], fail = false, request = plain, tools: ToolNames = new Map()): { events: ReturnType<typeof parseResponsesStream>; response: Record<string, unknown> } {
   const res = new CapturedResponse();
-  const sink = new ResponsesSink(res as unknown as ServerResponse, () => ({}), request, { completionChars: 0 }, tools);
+  const sink = new ResponsesSink(new SseWriter(res as unknown as ServerResponse, () => ({})), request, { completionChars: 0 }, tools);
   for (const d of deltas) {
     const chunk =
       'usage' in d
