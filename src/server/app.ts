@@ -17,7 +17,9 @@ import { fronts } from '../fronts/index.js';
 import { openaiClientKey, openaiErrorReply } from '../fronts/openai.js';
 import { AccessLog } from '../observability/access.js';
 import { serveFront } from './exchange.js';
-import { fromFastifyError, sendError } from './error-reply.js';
+import { fromFastifyError, sendError, tooDeep } from './error-reply.js';
+import { boundInflightBodies, clientErrorHandler, lingerAfterRejecting, serverFactory } from './client-limits.js';
+import { jsonDepthExceeds } from '../core/json-depth.js';
 import { findModel, listModels } from './models.js';
 import { adminDisabled, usageReport } from './usage.js';
 
@@ -60,6 +62,8 @@ const LAST_WRITES_MS = 100;
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const bodyLimitMb = config.server.body_limit_mb;
   const app = Fastify({
+    serverFactory: serverFactory(config.server, Math.floor(bodyLimitMb * 1024 * 1024)),
+    clientErrorHandler,
     logger: options.logStream ? { ...loggerOptions(options.logLevel), stream: options.logStream } : loggerOptions(options.logLevel),
     bodyLimit: Math.floor(bodyLimitMb * 1024 * 1024),
     // One access line per request is written by the routes themselves, not fastify's pair.
@@ -108,12 +112,15 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   });
 
   app.decorateRequest('client', undefined);
+  boundInflightBodies(app, config.server.inflight_body_mb * 1024 * 1024, Math.floor(bodyLimitMb * 1024 * 1024), config.server.inflight_body_mb);
 
   // Any content type is read as JSON: curl without -H 'content-type' must still work.
   app.removeAllContentTypeParsers();
+  const maxDepth = config.server.max_json_depth;
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
+    if (jsonDepthExceeds(text, maxDepth)) return done(tooDeep(maxDepth), undefined);
     try {
       done(null, JSON.parse(text));
     } catch (err) {
@@ -132,6 +139,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.setErrorHandler(async (err, request, reply) => {
     const error = fromFastifyError(err as Parameters<typeof fromFastifyError>[0], bodyLimitMb);
+    if (error.code === 'SLUICE_ERR_BODY_TOO_LARGE' || error.code === 'SLUICE_ERR_SERVER_BUSY') lingerAfterRejecting(request, reply);
     if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: error.code, url: request.url }, 'request rejected');
     // On a front's path, in that front's shape (fastify's errors, a failed client-key check).
