@@ -1,9 +1,10 @@
 import type { FastifyReply } from 'fastify';
 import { SluiceError } from '../core/errors.js';
+import type { ErrorReply } from '../fronts/front.js';
 
-/** Before the first byte every error leaves as JSON with its status (after it, see SseWriter.fail). */
-export function sendError(reply: FastifyReply, error: SluiceError): FastifyReply {
-  return reply.code(error.status).headers(error.headers).type('application/json').send(JSON.stringify(error.toBody()));
+/** An error that is no request's (fastify's own, an unknown endpoint), as the front's ErrorReply says. */
+export function sendError(reply: FastifyReply, out: ErrorReply): FastifyReply {
+  return reply.code(out.status).headers(out.headers).type('application/json').send(out.body);
 }
 
 interface FastifyLikeError {
