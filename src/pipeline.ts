@@ -46,7 +46,7 @@ type UpstreamAnswer =
  */
 async function readAnswer(runtime: ProviderRuntime, response: UpstreamResponse, forStreamClient: boolean): Promise<UpstreamAnswer> {
   if (isEventStream(response)) {
-    const stream = new SseEventStream(response, runtime.adapter, runtime.adapter.initStream(), forStreamClient);
+    const stream = new SseEventStream(response, runtime.adapter, runtime.adapter.initStream(), forStreamClient, runtime.config.max_event_mb * 1024 * 1024);
     return { kind: 'sse', batches: stream.batches(), stream };
   }
   // Queued upstreams may send blank lines before the JSON: trim before parsing.

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
@@ -16,7 +17,9 @@ import { fronts } from '../fronts/index.js';
 import { openaiClientKey, openaiErrorReply } from '../fronts/openai.js';
 import { AccessLog } from '../observability/access.js';
 import { serveFront } from './exchange.js';
-import { fromFastifyError, sendError } from './error-reply.js';
+import { fromFastifyError, sendError, tooDeep } from './error-reply.js';
+import { boundInflightBodies, clientErrorHandler, lingerAfterRejecting, serverFactory } from './client-limits.js';
+import { jsonDepthExceeds } from '../core/json-depth.js';
 import { findModel, listModels } from './models.js';
 import { adminDisabled, usageReport } from './usage.js';
 
@@ -59,6 +62,8 @@ const LAST_WRITES_MS = 100;
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const bodyLimitMb = config.server.body_limit_mb;
   const app = Fastify({
+    serverFactory: serverFactory(config.server, Math.floor(bodyLimitMb * 1024 * 1024)),
+    clientErrorHandler,
     logger: options.logStream ? { ...loggerOptions(options.logLevel), stream: options.logStream } : loggerOptions(options.logLevel),
     bodyLimit: Math.floor(bodyLimitMb * 1024 * 1024),
     // One access line per request is written by the routes themselves, not fastify's pair.
@@ -82,6 +87,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     // The same destination without redaction: an access line carries only fields Sluice sets.
     access: new AccessLog(app.log.child({}, { redact: [] }), metrics),
     sseAutodetectWarned: new Set(),
+    responsesFieldsIgnored: new Set(),
     inflight: new Set(),
     metrics,
     services,
@@ -106,12 +112,15 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   });
 
   app.decorateRequest('client', undefined);
+  boundInflightBodies(app, config.server.inflight_body_mb * 1024 * 1024, Math.floor(bodyLimitMb * 1024 * 1024), config.server.inflight_body_mb);
 
   // Any content type is read as JSON: curl without -H 'content-type' must still work.
   app.removeAllContentTypeParsers();
+  const maxDepth = config.server.max_json_depth;
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
+    if (jsonDepthExceeds(text, maxDepth)) return done(tooDeep(maxDepth), undefined);
     try {
       done(null, JSON.parse(text));
     } catch (err) {
@@ -130,6 +139,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.setErrorHandler(async (err, request, reply) => {
     const error = fromFastifyError(err as Parameters<typeof fromFastifyError>[0], bodyLimitMb);
+    if (error.code === 'SLUICE_ERR_BODY_TOO_LARGE' || error.code === 'SLUICE_ERR_SERVER_BUSY') lingerAfterRejecting(request, reply);
     if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: error.code, url: request.url }, 'request rejected');
     // On a front's path, in that front's shape (fastify's errors, a failed client-key check).
@@ -139,6 +149,10 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   app.setNotFoundHandler(async (request, reply) =>
     sendError(reply, (frontOf(request)?.errorReply ?? openaiErrorReply)(new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' }))),
   );
+
+  // Codex may try a WebSocket transport for /v1/responses; Sluice serves HTTP (SSE) only. 426 makes
+  // Codex fall back to HTTP at once (to a 404 it retries seven times over seconds; a 400 fails the turn).
+  app.server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => refuseUpgrade(socket));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -230,4 +244,14 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       }
     },
   };
+}
+
+function refuseUpgrade(socket: Duplex): void {
+  socket.on('error', () => socket.destroy());
+  const body = JSON.stringify(
+    new SluiceError('SLUICE_ERR_BAD_REQUEST', 426, 'invalid_request_error', 'Sluice serves this API over HTTP (Server-Sent Events); WebSocket upgrades are not supported.', {
+      openaiCode: 'websocket_not_supported',
+    }).toBody(),
+  );
+  socket.end(`HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
