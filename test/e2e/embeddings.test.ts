@@ -56,6 +56,18 @@ describe('POST /v1/embeddings', () => {
     expect(metrics).toMatch(/sluice_requests_total\{[^}]*api="\/v1\/embeddings"[^}]*\} 3/);
   });
 
+  it('Azure: the deployment\'s /embeddings with api-key, body and answer passed through', async () => {
+    const upstream = await openaiEmbeddingsUpstream();
+    const base = upstream.url.replace(/\/v1$/, '');
+    const gateway = await scoped.gateway(`providers:\n  - {name: az, type: azure, base_url: "${base}", api_key: az-key, api_version: 2024-10-21, models: {small: emb-deployment}}\n`);
+    const answer = await gateway.client().embeddings.create({ model: 'az/small', input: 'hello', encoding_format: 'base64' });
+    expect(upstream.requests[0]?.url).toBe('/openai/deployments/emb-deployment/embeddings?api-version=2024-10-21');
+    expect(upstream.requests[0]?.headers['api-key']).toBe('az-key');
+    expect(upstream.requests[0]?.headers.authorization).toBeUndefined();
+    expect(upstream.requests[0]?.body).toEqual({ model: 'emb-deployment', input: 'hello', encoding_format: 'base64' });
+    expect(answer.data[0]?.embedding).toBe(float32Base64(vectorFor('hello')));
+  });
+
   it('Gemini-type: batchEmbedContents from a string or a list, dimensions -> outputDimensionality, usage when given, base64 encoded by Sluice', async () => {
     const upstream = await scoped.upstream((req, res) => {
       const requests = req.body.requests as Array<{ content: { parts: Array<{ text: string }> } }>;
