@@ -59,8 +59,8 @@ export function toChatChunk(chunk: TextCompletion): ChatCompletionChunk {
 /** A chat chunk carried by this adapter back as the `text_completion` chunk a client reads. */
 export function toTextChunk(chunk: ChatCompletionChunk): TextCompletion {
   const choices = chunk.choices.map((c): TextCompletionChoice => {
-    const { delta, logprobs, ...rest } = c;
-    return { text: typeof delta?.content === 'string' ? delta.content : '', index: c.index, logprobs: logprobs ?? null, finish_reason: c.finish_reason, ...rest };
+    const { delta, logprobs, index, finish_reason, ...rest } = c;
+    return { text: typeof delta?.content === 'string' ? delta.content : '', index, logprobs: logprobs ?? null, finish_reason, ...rest };
   });
   return { ...chunk, object: 'text_completion', choices };
 }
@@ -68,9 +68,9 @@ export function toTextChunk(chunk: ChatCompletionChunk): TextCompletion {
 /** A whole chat completion (one aggregated from chunks) as a `text_completion`. */
 export function toTextCompletion(completion: ChatCompletion): TextCompletion {
   const choices = completion.choices.map((c: CompletionChoice): TextCompletionChoice => {
-    const { message, logprobs: _chatShaped, ...rest } = c;
+    const { message, logprobs: _chatShaped, index, finish_reason, ...rest } = c;
     // Aggregated logprobs are in chat's shape, not the legacy one: none rather than a wrong one.
-    return { text: message.content ?? '', index: c.index, logprobs: null, finish_reason: c.finish_reason, ...rest };
+    return { text: message.content ?? '', index, logprobs: null, finish_reason, ...rest };
   });
   return { ...completion, object: 'text_completion', choices };
 }
