@@ -1,12 +1,12 @@
-import type { ServerResponse } from 'node:http';
 import type { SluiceError } from '../../core/errors.js';
-import { chunkValue } from '../../streaming/inspect.js';
-import { withSseHeaders, writeOrWait } from '../../streaming/sse-writer.js';
-import type { ChunkChoice, Usage } from '../../core/types.js';
-import type { ResponsesRequest } from './request.js';
-import { ending, functionCallItem, messageItem, newId, outputTextPart, reasoningItem, responseShell, responsesUsage, type JsonRecord } from './response.js';
-import type { ChunkSink } from '../../core/sink.js';
 import type { ChunkEvent } from '../../core/events.js';
+import type { ChunkSink, UsageTally } from '../../core/sink.js';
+import type { ChunkChoice, Usage } from '../../core/types.js';
+import { chunkValue } from '../../streaming/inspect.js';
+import type { SseWriter } from '../../streaming/sse-writer.js';
+import type { ResponsesRequest } from './request.js';
+import { callIdPrefix, callItem, customInput, ending, messageItem, newId, outputTextPart, reasoningItem, responseShell, responsesUsage, wantsSummary, type JsonRecord } from './response.js';
+import type { ToolNames, ToolOrigin } from './tools.js';
 
 interface TextItem {
   kind: 'reasoning' | 'message';
@@ -18,23 +18,42 @@ interface TextItem {
 interface CallItem {
   /** Undefined until the name is known: a call is announced only once it has a name. */
   outputIndex: number | undefined;
+  /** Set when announced, from the kind of tool the name stands for. */
   id: string;
+  /** The client's tool behind the chat function name; undefined for a plain function. */
+  origin: ToolOrigin | undefined;
   callId: string;
   name: string;
   args: string[];
   done: boolean;
 }
 
+/** One Responses stream event: `event: <type>` and its JSON. */
+function responsesEvent(type: string, body: JsonRecord): string {
+  return `event: ${type}\ndata: ${JSON.stringify(body)}\n\n`;
+}
+
+function errorEventBody(error: SluiceError): JsonRecord {
+  return { code: error.openaiCode ?? error.type, message: error.message, param: error.param };
+}
+
+/** The `error` event alone, for a stream that is not this sink's (a native passthrough's). */
+export function responsesErrorEvent(error: SluiceError): string {
+  return responsesEvent('error', { type: 'error', ...errorEventBody(error) });
+}
+
 /**
  * Sink for `/v1/responses` streams: canonical chat chunks -> the Responses event sequence, framed
  * `event: <type>` + `data: {"type",...,"sequence_number"}` with no `[DONE]`. Reasoning and text are
- * one open item at a time; function calls stay open (by chat tool index) until the end.
+ * one open item at a time; function calls stay open (by chat tool index) until the end. Reasoning
+ * goes out as summary parts when the client asked for a summary, else as reasoning_text content.
+ * Calls of tools the client declared as namespace members, custom or local_shell tools go back as
+ * such (tools.ts); a custom tool's input and a shell action are only known whole, at the end.
  */
 export class ResponsesSink implements ChunkSink {
   private sequence = 0;
   private started = false;
   private finished = false;
-  private opened = false;
   private nextIndex = 0;
   private readonly items: Array<{ index: number; item: JsonRecord }> = [];
   private open: TextItem | undefined;
@@ -43,19 +62,21 @@ export class ResponsesSink implements ChunkSink {
   private usage: Usage | undefined;
   private model: string;
   private readonly response: JsonRecord;
+  private readonly summary: boolean;
 
   constructor(
-    private readonly res: ServerResponse,
-    private readonly headers: () => Record<string, string>,
+    private readonly writer: SseWriter,
     private readonly request: ResponsesRequest,
-    private readonly record: { usage?: Usage; completionChars: number },
+    private readonly record: UsageTally,
+    private readonly tools: ToolNames = new Map(),
   ) {
     this.model = request.model;
+    this.summary = wantsSummary(request);
     this.response = responseShell(request, newId('resp'), Math.floor(Date.now() / 1000), request.model);
   }
 
-  get headersSent(): boolean {
-    return this.opened;
+  get committed(): boolean {
+    return this.writer.committed;
   }
 
   get finishedChoices(): number {
@@ -63,8 +84,7 @@ export class ResponsesSink implements ChunkSink {
   }
 
   ping(): void {
-    this.openResponse();
-    if (!this.finished) this.res.write(': ping\n\n');
+    this.writer.ping();
   }
 
   write(events: ChunkEvent[]): Promise<void> | undefined {
@@ -90,22 +110,14 @@ export class ResponsesSink implements ChunkSink {
   fail(error: SluiceError): void {
     if (this.finished) return;
     let out = this.start();
-    out += this.event('error', { code: error.openaiCode ?? error.type, message: error.message, param: error.param });
+    out += this.event('error', errorEventBody(error));
     out += this.event('response.failed', { response: this.snapshot({ status: 'failed', error: { code: error.openaiCode ?? error.type, message: error.message } }) });
     this.finish(out);
-  }
-
-  private openResponse(): void {
-    if (this.opened) return;
-    this.opened = true;
-    this.res.writeHead(200, withSseHeaders(this.headers()));
-    this.res.flushHeaders();
   }
 
   private start(): string {
     if (this.started) return '';
     this.started = true;
-    this.openResponse();
     return this.event('response.created', { response: this.snapshot({}) }) + this.event('response.in_progress', { response: this.snapshot({}) });
   }
 
@@ -115,18 +127,17 @@ export class ResponsesSink implements ChunkSink {
   }
 
   private event(type: string, body: JsonRecord): string {
-    return `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.sequence++, ...body })}\n\n`;
+    return responsesEvent(type, { type, sequence_number: this.sequence++, ...body });
   }
 
   private send(out: string): Promise<void> | undefined {
-    if (out === '' || this.res.destroyed || this.res.writableEnded) return undefined;
-    return writeOrWait(this.res, out);
+    if (out === '') return undefined;
+    return this.writer.write(out);
   }
 
   private finish(out: string): void {
     this.finished = true;
-    this.openResponse();
-    if (!this.res.destroyed) this.res.end(out);
+    this.writer.end(out);
   }
 
   private choice(choice: ChunkChoice): string {
@@ -151,15 +162,17 @@ export class ResponsesSink implements ChunkSink {
       const id = newId(kind === 'reasoning' ? 'rs' : 'msg');
       this.open = { kind, outputIndex: this.nextIndex++, id, parts: [] };
       const added = kind === 'reasoning' ? { id, type: 'reasoning', summary: [] } : messageItem(id, '', 'in_progress');
-      const part = kind === 'reasoning' ? { type: 'reasoning_text', text: '' } : outputTextPart('');
       out += this.event('response.output_item.added', { output_index: this.open.outputIndex, item: added });
-      out += this.event('response.content_part.added', { item_id: id, output_index: this.open.outputIndex, content_index: 0, part });
+      const at = { item_id: id, output_index: this.open.outputIndex };
+      if (kind === 'reasoning' && this.summary) out += this.event('response.reasoning_summary_part.added', { ...at, summary_index: 0, part: { type: 'summary_text', text: '' } });
+      else out += this.event('response.content_part.added', { ...at, content_index: 0, part: kind === 'reasoning' ? { type: 'reasoning_text', text: '' } : outputTextPart('') });
     }
     const open = this.open as TextItem;
     open.parts.push(delta);
-    const body: JsonRecord = { item_id: open.id, output_index: open.outputIndex, content_index: 0, delta };
-    if (kind === 'message') body.logprobs = [];
-    return out + this.event(kind === 'reasoning' ? 'response.reasoning_text.delta' : 'response.output_text.delta', body);
+    const at = { item_id: open.id, output_index: open.outputIndex };
+    if (kind === 'message') return out + this.event('response.output_text.delta', { ...at, content_index: 0, delta, logprobs: [] });
+    if (this.summary) return out + this.event('response.reasoning_summary_text.delta', { ...at, summary_index: 0, delta });
+    return out + this.event('response.reasoning_text.delta', { ...at, content_index: 0, delta });
   }
 
   private closeText(): string {
@@ -168,8 +181,16 @@ export class ResponsesSink implements ChunkSink {
     this.open = undefined;
     const text = open.parts.join('');
     const at = { item_id: open.id, output_index: open.outputIndex, content_index: 0 };
-    const item = open.kind === 'reasoning' ? reasoningItem(open.id, text) : messageItem(open.id, text);
+    const item = open.kind === 'reasoning' ? reasoningItem(open.id, text, this.summary) : messageItem(open.id, text);
     this.items.push({ index: open.outputIndex, item });
+    if (open.kind === 'reasoning' && this.summary) {
+      const summary = { item_id: open.id, output_index: open.outputIndex, summary_index: 0 };
+      return (
+        this.event('response.reasoning_summary_text.done', { ...summary, text }) +
+        this.event('response.reasoning_summary_part.done', { ...summary, part: { type: 'summary_text', text } }) +
+        this.event('response.output_item.done', { output_index: open.outputIndex, item })
+      );
+    }
     if (open.kind === 'reasoning') {
       return (
         this.event('response.reasoning_text.done', { ...at, text }) +
@@ -189,7 +210,7 @@ export class ResponsesSink implements ChunkSink {
     let call = this.calls.get(index);
     if (call === undefined) {
       out += this.closeText();
-      call = { outputIndex: undefined, id: newId('fc'), callId: id || newId('call'), name: '', args: [], done: false };
+      call = { outputIndex: undefined, id: '', origin: undefined, callId: id || newId('call'), name: '', args: [], done: false };
       this.calls.set(index, call);
     }
     if (id && call.outputIndex === undefined) call.callId = id;
@@ -199,14 +220,16 @@ export class ResponsesSink implements ChunkSink {
       if (call.name === '') return out; // a name that comes late: hold the arguments until it does
       out += this.announce(call);
       const held = call.args.join('');
-      return held === '' ? out : out + this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: held });
+      return held === '' || !streamsArguments(call) ? out : out + this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: held });
     }
-    return args ? out + this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: args }) : out;
+    return args && streamsArguments(call) ? out + this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: args }) : out;
   }
 
   private announce(call: CallItem): string {
     call.outputIndex = this.nextIndex++;
-    return this.event('response.output_item.added', { output_index: call.outputIndex, item: functionCallItem(call.id, call.callId, call.name, '', 'in_progress') });
+    call.origin = this.tools.get(call.name);
+    call.id = newId(callIdPrefix(call.origin));
+    return this.event('response.output_item.added', { output_index: call.outputIndex, item: callItem(call.id, call.callId, call.name, '', call.origin, 'in_progress') });
   }
 
   private closeAll(): string {
@@ -216,11 +239,22 @@ export class ResponsesSink implements ChunkSink {
       call.done = true;
       if (call.outputIndex === undefined) out += this.announce(call);
       const args = call.args.join('');
-      const item = functionCallItem(call.id, call.callId, call.name, args);
+      const item = callItem(call.id, call.callId, call.name, args, call.origin);
       this.items.push({ index: call.outputIndex as number, item });
-      out += this.event('response.function_call_arguments.done', { item_id: call.id, output_index: call.outputIndex, arguments: args });
+      const at = { item_id: call.id, output_index: call.outputIndex };
+      if (streamsArguments(call)) out += this.event('response.function_call_arguments.done', { ...at, arguments: args });
+      else if (call.origin?.kind === 'custom') {
+        const input = customInput(args);
+        if (input !== '') out += this.event('response.custom_tool_call_input.delta', { ...at, delta: input });
+        out += this.event('response.custom_tool_call_input.done', { ...at, input });
+      }
       out += this.event('response.output_item.done', { output_index: call.outputIndex, item });
     }
     return out;
   }
+}
+
+/** Function calls stream their arguments; a custom tool's input and a shell action are read whole at the end. */
+function streamsArguments(call: CallItem): boolean {
+  return call.origin === undefined || call.origin.kind === 'function';
 }
