@@ -10,6 +10,7 @@ let gateway: RunningGateway;
 let flaky: FakeUpstream;
 let steady: FakeUpstream;
 let slow: FakeUpstream;
+let silent: FakeUpstream;
 let flakyCalls = 0;
 
 beforeAll(async () => {
@@ -38,6 +39,8 @@ beforeAll(async () => {
       }
     }, 25);
   });
+  // Never answers: the first-byte timeout fires.
+  silent = await startUpstream(() => undefined);
   gateway = await startGateway(`
 server:
   keepalive_ms: 50
@@ -46,6 +49,7 @@ providers:
   - {name: flaky, type: openai, base_url: "${flaky.url}", max_retries: 1, models: [m]}
   - {name: steady, type: openai, base_url: "${steady.url}", models: [m]}
   - {name: slow, type: openai, base_url: "${slow.url}", models: [slow-model]}
+  - {name: silent, type: openai, base_url: "${silent.url}", models: [silent-model], max_retries: 0, timeouts: {first_byte_ms: 300}}
 routes:
   - {name: claude-haiku-4-5, targets: [{model: flaky/m}, {model: steady/m}]}
 `);
@@ -53,7 +57,7 @@ routes:
 
 afterAll(async () => {
   await gateway.close();
-  for (const u of [flaky, steady, slow]) await u.close();
+  for (const u of [flaky, steady, slow, silent]) await u.close();
 });
 
 const client = (): Anthropic => new Anthropic({ baseURL: gateway.url, apiKey: 'unused', maxRetries: 0, timeout: 10_000 });
@@ -114,5 +118,24 @@ describe('Messages front on the shared pipeline', () => {
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect(err.status).toBe(413);
     expect(err.error).toEqual({ type: 'error', error: { type: 'request_too_large', message: expect.stringContaining('body_limit_mb') } });
+  });
+
+  it('an upstream timeout: 504 timeout_error; on a stream whose pings already sent the status, the error event', async () => {
+    const c = client();
+    const params = { model: 'silent-model', max_tokens: 10, messages: [{ role: 'user' as const, content: 'hi' }] };
+    const failure = (promise: Promise<unknown>): Promise<InstanceType<typeof Anthropic.APIError>> =>
+      promise.then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as InstanceType<typeof Anthropic.APIError>,
+      );
+    const whole = await failure(c.messages.create(params));
+    expect(whole).toBeInstanceOf(Anthropic.APIError);
+    expect([whole.status, whole.type]).toEqual([504, 'timeout_error']);
+    const streamed = await failure(c.messages.stream(params).finalMessage());
+    expect(streamed).toBeInstanceOf(Anthropic.APIError);
+    expect(streamed.type).toBe('timeout_error');
+    expect(streamed.message).toMatch(/timed out/);
   });
 });

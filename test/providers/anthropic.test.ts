@@ -35,6 +35,7 @@ describe('anthropic adapter: requests', () => {
       stop: 'END',
       temperature: 0.2,
       top_p: 0.9,
+      top_k: 20,
       max_tokens: 100,
       stream_options: { include_usage: true },
       n: 1,
@@ -52,6 +53,7 @@ describe('anthropic adapter: requests', () => {
       stop_sequences: ['END'],
       temperature: 0.2,
       top_p: 0.9,
+      top_k: 20,
       tools: [
         { name: 'f', description: 'does f', input_schema: { type: 'object', properties: { a: { type: 'number' } } } },
         { name: 'g', input_schema: { type: 'object', properties: {} } },

@@ -33,6 +33,7 @@ describe('gemini adapter: requests', () => {
       tool_choice: { type: 'function', function: { name: 'weather' } },
       temperature: 0.5,
       top_p: 0.8,
+      top_k: 40,
       max_completion_tokens: 256,
       stop: ['X'],
       n: 2,
@@ -51,6 +52,7 @@ describe('gemini adapter: requests', () => {
       generationConfig: {
         temperature: 0.5,
         topP: 0.8,
+        topK: 40,
         maxOutputTokens: 256,
         stopSequences: ['X'],
         candidateCount: 2,

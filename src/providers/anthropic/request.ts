@@ -40,6 +40,7 @@ export function buildAnthropicRequest(request: ChatRequest, context: BuildContex
   if (request.stop !== undefined && request.stop !== null) body.stop_sequences = Array.isArray(request.stop) ? request.stop : [request.stop];
   if (typeof request.temperature === 'number') body.temperature = request.temperature;
   if (typeof request.top_p === 'number') body.top_p = request.top_p;
+  if (typeof request.top_k === 'number') body.top_k = request.top_k;
   if (typeof request.user === 'string') body.metadata = { user_id: request.user };
   if (Array.isArray(request.tools) && request.tools.length > 0) body.tools = request.tools.map(translateTool);
   const toolChoice = translateToolChoice(request.tool_choice, request.parallel_tool_calls);

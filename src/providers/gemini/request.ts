@@ -36,6 +36,7 @@ function generationConfigOf(request: ChatRequest): Record<string, unknown> {
   const config: Record<string, unknown> = {};
   if (typeof request.temperature === 'number') config.temperature = request.temperature;
   if (typeof request.top_p === 'number') config.topP = request.top_p;
+  if (typeof request.top_k === 'number') config.topK = request.top_k;
   const maxTokens = request.max_completion_tokens ?? request.max_tokens;
   if (typeof maxTokens === 'number') config.maxOutputTokens = maxTokens;
   if (request.stop !== undefined && request.stop !== null) config.stopSequences = Array.isArray(request.stop) ? request.stop : [request.stop];
