@@ -8,9 +8,9 @@ export function createClient(origin, connections = 256) {
 }
 
 /** One request; for streams, TTFT is the first event with non-empty delta.content. */
-export async function runOne(pool, path, body) {
+export async function runOne(pool, path, body, headers = {}) {
   const started = performance.now();
-  const response = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   if (response.statusCode !== 200) {
     const text = await response.body.text();
     return { ok: false, error: `HTTP ${response.statusCode}: ${text.slice(0, 200)}`, ttft: NaN, total: performance.now() - started, chunks: 0 };
@@ -50,14 +50,14 @@ export async function runOne(pool, path, body) {
 }
 
 /** `requests` requests at `concurrency`; results in completion order plus the wall time. */
-export async function runLoad(pool, { path = '/v1/chat/completions', body, requests, concurrency }) {
+export async function runLoad(pool, { path = '/v1/chat/completions', body, requests, concurrency, headers }) {
   const results = [];
   let next = 0;
   const started = performance.now();
   async function worker() {
     while (next < requests) {
       next++;
-      results.push(await runOne(pool, path, body));
+      results.push(await runOne(pool, path, body, headers));
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, requests) }, worker));

@@ -120,7 +120,38 @@ async function startTargets() {
     const worker = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
     targets.push({ name: 'nginx', origin: `http://127.0.0.1:${nginxPort}`, path: '/v1/chat/completions', model: 'bench', pid: worker || child.pid });
   }
-  return { targets, mockPid: mock.pid, fresh, freshPort };
+  const limits = await startLimitTargets(dir, upstream);
+  return { targets, mockPid: mock.pid, fresh, freshPort, limits };
+}
+
+/**
+ * Scenario (g)'s targets: one Sluice on the redis state store serving a key with rpm and tpm limits
+ * (set high enough never to refuse) and a key without, side by side; and one Sluice with
+ * `server.workers: 2` beside the plain `sluice` (workers 1) for chunks/s.
+ */
+async function startLimitTargets(dir, upstream) {
+  const redisUrl = process.env.SLUICE_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const limitsConfig = join(dir, 'sluice-limits.yaml');
+  writeFileSync(
+    limitsConfig,
+    `server:\n  api_keys:\n    - {key: bench-limited, name: limited, rpm: 1000000000, tpm: 1000000000000}\n    - {key: bench-free, name: unlimited}\nstate: {store: redis, url: "${redisUrl}", key_prefix: "sluice-bench-${process.pid}"}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n`,
+  );
+  const limitsPort = freePort(20);
+  const child = await start(process.execPath, ['dist/cli.js', '--config', limitsConfig], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(limitsPort) });
+  child.stdout.removeAllListeners('data');
+  child.stdout.resume();
+  const origin = `http://127.0.0.1:${limitsPort}`;
+  const keyed = (name, key) => ({ name, origin, path: '/v1/chat/completions', model: 'up/bench', headers: { authorization: `Bearer ${key}` } });
+  const workersConfig = join(dir, 'sluice-workers.yaml');
+  writeFileSync(workersConfig, `server: {workers: 2}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n`);
+  const workersPort = freePort(21);
+  const workers = await start(process.execPath, ['dist/cli.js', '--config', workersConfig], (out) => out.includes('all workers are serving'), { LOG_LEVEL: 'info', PORT: String(workersPort) });
+  workers.stdout.removeAllListeners('data');
+  workers.stdout.resume();
+  return {
+    keys: [keyed('unlimited', 'bench-free'), keyed('limited', 'bench-limited')],
+    workers: { name: 'workers-2', origin: `http://127.0.0.1:${workersPort}`, path: '/v1/chat/completions', model: 'up/bench' },
+  };
 }
 
 function body(target, extra) {
@@ -283,13 +314,43 @@ async function scenarioAggregator() {
   return { ms100k: median(large.runs), linearity: perChunk(large) / perChunk(small) };
 }
 
+/**
+ * (g) The cost of a limit check: a key with rpm + tpm on the redis store against a key without, on
+ * one Sluice process, for TTFT at c=1 and non-stream req/s at c=16; and chunks/s with workers 2
+ * against workers 1 (the plain sluice target).
+ */
+async function scenarioLimits(limits, sluice, pools) {
+  const keys = limits.keys;
+  const ttft = await interleaved(keys, pools, async (target, pool) => {
+    const { results } = await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: SIZES.ttftRequests / SLICES, concurrency: 1, headers: target.headers });
+    check(`limits ttft ${target.name}`, results);
+    return results.map((r) => r.ttft);
+  }, (parts) => percentile(parts.flat(), 50));
+  const json = await interleaved(keys, pools, async (target, pool) => {
+    const { results, wallMs } = await runLoad(pool, { path: target.path, body: body(target, { stream: false, bench_chunks: 50 }), requests: SIZES.jsonRequests / SLICES, concurrency: 16, headers: target.headers });
+    check(`limits non-stream ${target.name}`, results);
+    return { requests: results.length, wallMs };
+  }, (parts) => total(parts, 'requests') / (total(parts, 'wallMs') / 1000));
+  const pair = [sluice, limits.workers];
+  const chunks = await interleaved(pair, pools, async (target, pool) => {
+    const { results, wallMs } = await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 200 }), requests: SIZES.streams / SLICES, concurrency: 64 });
+    check(`workers throughput ${target.name}`, results);
+    return { chunks: results.reduce((sum, r) => sum + r.chunks, 0), wallMs };
+  }, (parts) => total(parts, 'chunks') / (total(parts, 'wallMs') / 1000));
+  return { ttft, json, chunks };
+}
+
 const fmt = (value, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 
 async function main() {
-  const { targets, fresh, freshPort, mockPid } = await startTargets();
+  const { targets, fresh, freshPort, mockPid, limits } = await startTargets();
   const sluices = targets.filter((t) => t.sluice);
   const others = targets.filter((t) => t.name !== 'direct');
-  const pools = new Map(targets.map((t) => [t.name, createClient(t.origin, 128)]));
+  const pools = new Map([...targets, ...limits.keys, limits.workers].map((t) => [t.name, createClient(t.origin, 128)]));
+  for (const t of [...limits.keys, limits.workers]) {
+    await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 200 }), requests: 300, concurrency: 16, headers: t.headers });
+    await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: false, bench_chunks: 50 }), requests: 1000, concurrency: 16, headers: t.headers });
+  }
   // Warm every process's JIT (client, mock, targets) before anything is measured: these requests,
   // then round 0, which runs the rounds' own paths and is not recorded. With these requests alone,
   // --trace-opt counted V8 still optimising Sluice's code through the rounds (in the throughput
@@ -309,6 +370,7 @@ async function main() {
     if (round > 0) for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, fresh[t.name], freshPort);
     r.json = await scenarioJson(targets, pools);
     r.aggregation = await scenarioAggregation(sluices, pools, targets[0], pools.get('direct'));
+    r.limits = await scenarioLimits(limits, targets.find((t) => t.name === 'sluice'), pools);
     if (round > 0) rounds.push(r);
   }
   const aggregator = await scenarioAggregator();
@@ -335,6 +397,11 @@ async function main() {
   }
   note('(e) forced aggregation, 200 chunks', 'ms the upstream alone adds: its SSE answer minus its JSON answer, read raw', rounds.map((r) => r.aggregation.upstreamSseExtraMs), 3);
   row('(f) aggregator alone', '100k chunks ms', [aggregator.ms100k], '<= 300', (v) => v <= 300, 1);
+  row('(g) limit check, redis store', 'limited key added TTFT p50 ms (vs an unlimited key), c=1', rounds.map((r) => r.limits.ttft.limited - r.limits.ttft.unlimited), '<= 0.3', (v) => v <= 0.3, 3);
+  row('(g) limit check, redis store', 'limited / unlimited key non-stream req/s, c=16', rounds.map((r) => r.limits.json.limited / r.limits.json.unlimited), '>= 0.9', (v) => v >= 0.9);
+  note('(g) limit check, redis store', 'unlimited key TTFT p50 ms', rounds.map((r) => r.limits.ttft.unlimited), 3);
+  note('(g) limit check, redis store', 'unlimited key non-stream req/s', rounds.map((r) => r.limits.json.unlimited), 0);
+  note('(h) workers, c=64, 200 chunks', 'workers 2 / workers 1 chunks/s (2 cores shared with client and mock)', rounds.map((r) => r.limits.chunks['workers-2'] / r.limits.chunks.sluice));
   row('(f) aggregator alone', 'per-chunk cost 100k / 10k (1 = linear)', [aggregator.linearity], '<= 2', (v) => v <= 2);
 
   const absolute = rounds.map((r, i) => `round ${i + 1}: direct ${fmt(r.throughput.direct.chunksPerSec, 0)} chunks/s (client + mock ${fmt(r.throughput.direct.loadCpuPer10k, 3)} CPU-s per 10k chunks), ${fmt(r.json.direct.rps, 0)} req/s, TTFT p50 ${fmt(r.ttft.direct.p50, 3)} ms; aggregation JSON ${fmt(r.aggregation.targets.sluice.jsonMs, 1)} ms vs forced ${fmt(r.aggregation.targets.sluice.forcedMs, 1)} ms`);

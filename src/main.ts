@@ -1,9 +1,12 @@
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { FastifyBaseLogger } from 'fastify';
+import { pino } from 'pino';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { stdoutDestination } from './observability/log.js';
+import { loggerOptions, stdoutDestination } from './observability/log.js';
 import { resolveModel } from './routing/route.js';
 import { buildApp } from './server/app.js';
 
@@ -56,6 +59,11 @@ export function check(argv: string[], env: NodeJS.ProcessEnv): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** `server.workers` as a number: `auto` is one per CPU the process may use. */
+export function workerCount(config: Config): number {
+  return config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
+}
+
 /** Loud on purpose: an unverified upstream exposes its traffic, provider keys included. */
 function warnInsecureTls(config: Config, log: FastifyBaseLogger): void {
   for (const p of config.providers) {
@@ -72,6 +80,85 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   const configPath = configPathFrom(values, env);
   const embedded = imageConfigMissing(values, env);
   const config = loadOrExit(embedded ? undefined : configPath, env);
+  const reloadPath = (): string | undefined => (imageConfigMissing(values, env) ? undefined : configPath);
+  const workers = workerCount(config);
+  if (workers > 1 && cluster.isPrimary) {
+    superviseWorkers(config, reloadPath, env, workers);
+    return;
+  }
+  await serveOne(config, reloadPath, env, embedded);
+}
+
+/**
+ * The primary of `server.workers > 1`: forks the workers, which share one listening port (node:cluster
+ * hands connections round-robin), and relays SIGTERM/SIGINT/SIGHUP to each. It serves nothing itself.
+ */
+function superviseWorkers(config: Config, reloadPath: () => string | undefined, env: NodeJS.ProcessEnv, count: number): void {
+  const log = pino({ ...loggerOptions(), base: { pid: process.pid, role: 'primary' } });
+  if (config.state.store === 'memory') {
+    log.warn(
+      { workers: count },
+      `server.workers is ${count} with the memory state store: each worker counts limits, budgets and usage on its own (a key with rpm: 60 may get ${count} x 60) and keeps its own key cooldowns and circuit breakers; set state.store: redis to share them`,
+    );
+  }
+  let stopping = false;
+  let listening = 0;
+  let exitCode = 0;
+  const started = new Set<number>();
+  const fork = (): void => {
+    cluster.fork();
+  };
+  cluster.on('listening', (worker) => {
+    if (started.has(worker.id)) return;
+    started.add(worker.id);
+    listening++;
+    if (listening === count) log.info({ workers: count, pids: Object.values(cluster.workers ?? {}).map((w) => w?.process.pid) }, 'all workers are serving');
+  });
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (code !== 0) exitCode = 1;
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
+      return;
+    }
+    // A worker that never listened failed to start (a bad port, say): starting more would fail alike.
+    if (!started.has(worker.id)) {
+      log.error({ pid: worker.process.pid, code, signal }, 'a worker failed to start; stopping');
+      stopping = true;
+      exitCode = 1;
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(1);
+      return;
+    }
+    log.error({ pid: worker.process.pid, code, signal }, 'a worker exited; starting another');
+    listening--;
+    fork();
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, 'shutting down the workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+    // Each worker drains for shutdown_grace_ms; one that still runs well after that is killed.
+    setTimeout(() => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+    }, config.server.shutdown_grace_ms + 5000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    // Each worker re-reads the file and logs the outcome; the worker count itself needs a restart.
+    try {
+      const next = loadConfig(reloadPath(), env);
+      if (workerCount(next) !== count) log.warn({ workers: count, configured: workerCount(next) }, 'a change of server.workers applies at the next restart');
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+    }
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
+  for (let i = 0; i < count; i++) fork();
+}
+
+async function serveOne(config: Config, reloadPath: () => string | undefined, env: NodeJS.ProcessEnv, embedded: boolean): Promise<void> {
   const destination = stdoutDestination();
   const sluice = buildApp(config, { logStream: destination });
   const log = sluice.app.log;
@@ -103,7 +190,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
     try {
-      const next = loadConfig(imageConfigMissing(values, env) ? undefined : configPath, env);
+      const next = loadConfig(reloadPath(), env);
       sluice.reload(next);
       warnOpenAuth(next);
       warnInsecureTls(next, log);
@@ -118,6 +205,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     await sluice.listenMetrics(config.server.host, config.server.metrics_port);
     log.info({ port: config.server.metrics_port }, 'metrics served on their own port');
   }
-  log.info({ providers: config.providers.map((p) => `${p.name} (${p.type})`) }, 'sluice is serving');
+  const address = sluice.app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.server.port;
+  log.info({ providers: config.providers.map((p) => `${p.name} (${p.type})`), url: `http://${config.server.host}:${port}`, state: config.state.store }, 'sluice is serving');
   destination.flush();
 }

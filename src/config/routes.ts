@@ -27,6 +27,11 @@ function acceptsAny(provider: ProviderConfig): boolean {
  * otherwise the first provider listing the model exactly, then the first with "*".
  */
 export function resolveProviderModel(config: Config, model: string): Target | undefined {
+  return resolveListedModel(config, model) ?? resolveAnyModel(config, model);
+}
+
+/** `provider/model`, or the first provider listing the model exactly; not a provider's "*". */
+export function resolveListedModel(config: Config, model: string): Target | undefined {
   const slash = model.indexOf('/');
   if (slash > 0) {
     const prefixed = config.providers.find((p) => p.name === model.slice(0, slash));
@@ -39,6 +44,11 @@ export function resolveProviderModel(config: Config, model: string): Target | un
     const name = listedName(provider, model);
     if (name !== undefined) return { provider, upstreamModel: name, weight: 1 };
   }
+  return undefined;
+}
+
+/** The first provider with "*", for a model nothing else serves. */
+export function resolveAnyModel(config: Config, model: string): Target | undefined {
   const wildcard = config.providers.find(acceptsAny);
   return wildcard === undefined ? undefined : { provider: wildcard, upstreamModel: model, weight: 1 };
 }

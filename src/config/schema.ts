@@ -89,6 +89,12 @@ const provider = z
     /** An HTTP(S) proxy for this provider's requests, overriding the egress (env) proxy; or `none`. */
     proxy: proxyUrl.optional(),
     tls: tls.optional(),
+    /** Upstream quota to stay under: requests / tokens per window (state.window_ms), whole provider. */
+    rpm: fromText(z.number().int().positive()).optional(),
+    tpm: fromText(z.number().int().positive()).optional(),
+    /** The same, for each of its keys: a key at its limit is skipped for the next one. */
+    key_rpm: fromText(z.number().int().positive()).optional(),
+    key_tpm: fromText(z.number().int().positive()).optional(),
     /** mock only: delay before each streamed word. */
     token_delay_ms: fromText(z.number().int().min(0)).default(0),
     /** azure: the api-version query parameter. */
@@ -111,6 +117,9 @@ const provider = z
     }
   });
 
+export const budgetPeriods = ['1d', '7d', '30d', 'total'] as const;
+export type BudgetPeriod = (typeof budgetPeriods)[number];
+
 const clientKey = z.union([
   z.string(),
   z
@@ -119,9 +128,55 @@ const clientKey = z.union([
       name: z.string().min(1),
       /** Models this key may use: exact names or prefixes ending in "*" (`openai/*`). */
       models: z.array(z.string().min(1)).optional(),
+      /** Requests admitted per window (state.window_ms, a minute by default). */
+      rpm: fromText(z.number().int().positive()).optional(),
+      /** Tokens per window: counted when a request ends, checked when the next one starts. */
+      tpm: fromText(z.number().int().positive()).optional(),
+      /** Requests in flight at once. */
+      max_parallel: fromText(z.number().int().positive()).optional(),
+      /** Spend per period (fixed UTC periods counted from the Unix epoch; `total`: ever). */
+      budget: z
+        .object({
+          usd: fromText(z.number().positive()),
+          period: z.enum(budgetPeriods).default('30d'),
+        })
+        .strict()
+        .optional(),
     })
     .strict(),
 ]);
+
+/** USD per million tokens for one model, overriding or adding to the bundled price data. */
+const modelPrice = z
+  .object({
+    input_per_mtok: fromText(z.number().min(0)),
+    output_per_mtok: fromText(z.number().min(0)),
+    /** Prompt tokens read from the upstream's cache; the input price when absent. */
+    cached_input_per_mtok: fromText(z.number().min(0)).optional(),
+    /** Reasoning tokens (part of the completion); the output price when absent. */
+    reasoning_per_mtok: fromText(z.number().min(0)).optional(),
+  })
+  .strict();
+
+const state = z
+  .object({
+    store: z.enum(['memory', 'redis']).default('memory'),
+    /** redis://[user:password@]host:port[/db], or rediss:// for TLS. */
+    url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+    /** Prefix of every Redis key and channel: Sluice instances that share limits share it. */
+    key_prefix: z.string().min(1).default('sluice'),
+    /** Longest wait for any store call before on_error applies. */
+    timeout_ms: fromText(z.number().int().positive()).default(50),
+    /** What a request gets while the store cannot answer: `allow` (unlimited) or `deny` (503). */
+    on_error: z.enum(['allow', 'deny']).default('allow'),
+    /** The window rpm and tpm count over; 60000 is the minute OpenAI's own limits use. */
+    window_ms: fromText(z.number().int().min(1000)).default(60_000),
+  })
+  .strict()
+  .prefault({})
+  .superRefine((s, ctx) => {
+    if (s.store === 'redis' && s.url === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: "required for store 'redis'" });
+  });
 
 const routeTarget = z
   .object({
@@ -157,6 +212,13 @@ const server = z
     metrics_port: fromText(z.number().int().min(0).max(65535)).optional(),
     /** On SIGTERM/SIGINT, how long in-flight streams may finish before they are ended. */
     shutdown_grace_ms: fromText(z.number().int().min(0)).default(10_000),
+    /** Keys that may read GET /v1/sluice/usage (client keys may not, unless listed here too). */
+    admin_keys: z
+      .array(z.string())
+      .default([])
+      .transform((keys) => keys.filter((k) => k !== '')),
+    /** Worker processes sharing the port (node:cluster); `auto`: one per CPU. */
+    workers: z.union([z.literal('auto'), fromText(z.number().int().min(1).max(256))]).default(1),
   })
   .strict()
   .prefault({});
@@ -202,6 +264,9 @@ export const configSchema = z
     tracing,
     providers: z.array(provider).min(1, 'at least one provider is required'),
     routes: z.array(route).default([]),
+    state,
+    /** Prices per model name (the upstream's, or `provider/model`). */
+    pricing: z.record(z.string().min(1), modelPrice).default({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -215,6 +280,13 @@ export const configSchema = z
       if (routeNames.has(r.name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name '${r.name}'` });
       routeNames.add(r.name);
     });
+    // Limits, spend and usage are kept per key name: two keys with one name would share them.
+    const keyNames = new Set<string>();
+    c.server.api_keys.forEach((k, i) => {
+      if (typeof k === 'string') return;
+      if (keyNames.has(k.name)) ctx.addIssue({ code: 'custom', path: ['server', 'api_keys', i, 'name'], message: `duplicate key name '${k.name}'` });
+      keyNames.add(k.name);
+    });
   });
 
 export type Config = z.infer<typeof configSchema>;
@@ -226,3 +298,5 @@ export type EgressConfig = Config['egress'];
 export type TracingConfig = Config['tracing'];
 export type TlsConfig = NonNullable<ProviderConfig['tls']>;
 export type ClientKeyConfig = ServerConfig['api_keys'][number];
+export type StateConfig = Config['state'];
+export type ModelPriceConfig = Config['pricing'][string];

@@ -16,6 +16,9 @@ export type SluiceErrorCode =
   | 'SLUICE_ERR_TRUNCATED'
   | 'SLUICE_ERR_CLIENT_ABORT'
   | 'SLUICE_ERR_SHUTDOWN'
+  | 'SLUICE_ERR_RATE_LIMITED'
+  | 'SLUICE_ERR_BUDGET_EXCEEDED'
+  | 'SLUICE_ERR_STATE_UNAVAILABLE'
   | 'SLUICE_ERR_INTERNAL';
 
 /** What the access log records as the request's outcome when it did not complete. */
@@ -30,6 +33,8 @@ export type FailureOutcome =
   | 'truncated'
   | 'client_abort'
   | 'shutdown'
+  | 'rate_limited'
+  | 'state_unavailable'
   | 'internal';
 
 export interface SluiceErrorOptions {

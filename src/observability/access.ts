@@ -1,3 +1,4 @@
+import type { ProviderConfig } from '../config/schema.js';
 import type { Usage } from '../core/types.js';
 
 export interface AttemptRecord {
@@ -34,4 +35,6 @@ export interface AccessRecord {
   finishReasons?: string[];
   aggregated?: 'forced' | 'autodetected';
   synthesized?: boolean;
+  /** The provider (and key digest) whose attempt answered: its usage counts toward their tpm and price. */
+  servedBy?: { provider: ProviderConfig; keyId: string | undefined };
 }

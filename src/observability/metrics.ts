@@ -22,6 +22,10 @@ export class Metrics {
   private readonly activeStreams: Gauge<'provider'>;
   private readonly disconnects: Counter<'provider'>;
   private readonly aggregated: Counter<'provider' | 'reason'>;
+  private readonly limitedRequests: Counter<'key' | 'reason'>;
+  private readonly spend: Counter<'key'>;
+  private readonly unpricedRequests: Counter<'key'>;
+  private readonly stateErrors: Counter<'op'>;
 
   constructor() {
     const registers = [this.registry];
@@ -33,7 +37,27 @@ export class Metrics {
     this.activeStreams = new Gauge({ name: 'sluice_active_streams', help: 'Streams currently open to clients.', labelNames: ['provider'], registers });
     this.disconnects = new Counter({ name: 'sluice_client_disconnects_total', help: 'Requests the client abandoned before the end.', labelNames: ['provider'], registers });
     this.aggregated = new Counter({ name: 'sluice_aggregated_responses_total', help: 'Non-stream responses aggregated from an upstream stream.', labelNames: ['provider', 'reason'], registers });
+    this.limitedRequests = new Counter({ name: 'sluice_limited_requests_total', help: 'Requests refused by a client-key limit, by key name and reason (rpm, tpm, max_parallel, budget).', labelNames: ['key', 'reason'], registers });
+    this.spend = new Counter({ name: 'sluice_spend_usd_total', help: 'Spend by client key name, in USD, from token usage and prices.', labelNames: ['key'], registers });
+    this.unpricedRequests = new Counter({ name: 'sluice_unpriced_requests_total', help: 'Requests with token usage but no known price for their model, by client key name.', labelNames: ['key'], registers });
+    this.stateErrors = new Counter({ name: 'sluice_state_errors_total', help: 'State store calls that failed or timed out, by operation.', labelNames: ['op'], registers });
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  limited(key: string, reason: string): void {
+    this.limitedRequests.inc({ key, reason });
+  }
+
+  spent(key: string, usd: number): void {
+    this.spend.inc({ key }, usd);
+  }
+
+  unpriced(key: string): void {
+    this.unpricedRequests.inc({ key });
+  }
+
+  stateError(op: string): void {
+    this.stateErrors.inc({ op });
   }
 
   streamOpened(provider: string): void {
@@ -85,6 +109,7 @@ function attemptOutcome(attempt: AttemptRecord): string {
     case 'unreachable':
       return 'connect_error';
     case 'circuit_open':
+    case 'rate_limited':
     case 'truncated':
     case 'upstream_error':
     case 'invalid_upstream':

@@ -1,4 +1,20 @@
+import { createHash } from 'node:crypto';
 import type { ProviderConfig } from '../config/schema.js';
+
+/**
+ * Told about this process's own health changes, to share them (the redis state store publishes them
+ * to every Sluice process). Changes learnt from other processes are applied without telling it.
+ */
+export interface HealthListener {
+  keyRested(keyId: string, until: number): void;
+  circuitOpened(openedAt: number, until: number): void;
+  circuitClosed(): void;
+}
+
+/** A provider key as shared health names it: a digest, never the key. */
+export function keyDigest(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
 
 /**
  * The provider's keys in rotation. A key that got 429 or 401 rests (for Retry-After, else the
@@ -6,12 +22,17 @@ import type { ProviderConfig } from '../config/schema.js';
  */
 export class KeyPool {
   private readonly keys: string[];
+  private readonly ids: string[];
   private readonly restingUntil: number[];
   private next = 0;
 
-  constructor(provider: ProviderConfig) {
+  constructor(
+    provider: ProviderConfig,
+    private readonly listener?: HealthListener,
+  ) {
     const keys = provider.api_key === undefined ? [...provider.api_keys] : [provider.api_key, ...provider.api_keys];
     this.keys = [...new Set(keys)];
+    this.ids = this.keys.map(keyDigest);
     this.restingUntil = this.keys.map(() => 0);
   }
 
@@ -33,9 +54,24 @@ export class KeyPool {
     return this.keys[best];
   }
 
-  rest(key: string, ms: number, now = Date.now()): void {
+  /** `share`: tell other processes (a 429 from the upstream); a local limit's count is shared already. */
+  rest(key: string, ms: number, now = Date.now(), share = true): void {
     const index = this.keys.indexOf(key);
-    if (index >= 0) this.restingUntil[index] = now + ms;
+    if (index < 0) return;
+    this.restingUntil[index] = now + ms;
+    if (share) this.listener?.keyRested(this.ids[index] as string, now + ms);
+  }
+
+  /** A rest another process decided (by the key's digest); a longer local rest is kept. */
+  restById(id: string, until: number): void {
+    const index = this.ids.indexOf(id);
+    if (index >= 0 && (this.restingUntil[index] ?? 0) < until) this.restingUntil[index] = until;
+  }
+
+  /** Whether the key rests now (for tests and the usage view). */
+  resting(key: string, now = Date.now()): boolean {
+    const index = this.keys.indexOf(key);
+    return index >= 0 && (this.restingUntil[index] ?? 0) > now;
   }
 }
 
@@ -52,7 +88,10 @@ export class CircuitBreaker {
   private probing = false;
   state: CircuitState = 'closed';
 
-  constructor(private readonly settings: ProviderConfig['circuit_breaker']) {}
+  constructor(
+    private readonly settings: ProviderConfig['circuit_breaker'],
+    private readonly listener?: HealthListener,
+  ) {}
 
   /** Whether a request may go to the provider now; a half-open circuit admits one probe. */
   admit(now = Date.now()): boolean {
@@ -68,15 +107,34 @@ export class CircuitBreaker {
   success(): void {
     this.failures = 0;
     this.probing = false;
+    if (this.state === 'closed') return;
     this.state = 'closed';
+    this.listener?.circuitClosed();
   }
 
   failure(now = Date.now()): void {
     this.failures++;
     if (this.state === 'half_open' || this.failures >= this.settings.failure_threshold) {
+      const wasOpen = this.state === 'open';
       this.state = 'open';
       this.openedAt = now;
       this.probing = false;
+      if (!wasOpen) this.listener?.circuitOpened(now, now + this.settings.cooldown_ms);
     }
+  }
+
+  /** Another process opened the circuit: skip the provider until its cooldown ends, then probe. */
+  openedElsewhere(openedAt: number): void {
+    if (this.state === 'open' && this.openedAt >= openedAt) return;
+    this.state = 'open';
+    this.openedAt = openedAt;
+    this.probing = false;
+  }
+
+  /** Another process's probe succeeded. */
+  closedElsewhere(): void {
+    this.failures = 0;
+    this.probing = false;
+    this.state = 'closed';
   }
 }

@@ -3,15 +3,21 @@ import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
-import { closeState, createState, type Gateway } from './state.js';
+import { closeState, createState, type Gateway, type StateServices } from './state.js';
 import { loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
+import { SharedHealth } from '../routing/shared-health.js';
+import { StoreGuard } from '../state/guard.js';
+import { createStore, describeStore } from '../state/index.js';
 import { Tracing } from '../observability/tracing.js';
 import type { ClientIdentity } from './auth.js';
 import { handleChatCompletion } from '../fronts/chat/handler.js';
 import { fromFastifyError, sendError } from './error-reply.js';
-import { listModels } from './models.js';
+import { findModel, listModels } from './models.js';
+import { adminDisabled, usageReport } from './usage.js';
 import { handleResponses } from '../fronts/responses/handler.js';
+import { handleEmbeddings } from '../fronts/embeddings/handler.js';
+import { handleTextCompletion } from '../fronts/completions/handler.js';
 import { handleCountTokens, handleMessages } from '../fronts/messages/handler.js';
 import { anthropicErrorReply } from '../fronts/messages/errors.js';
 
@@ -62,15 +68,32 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
   });
+  const metrics = new Metrics();
+  // The store is made once: a reload keeps it (a change under `state:` needs a restart).
+  const guard = new StoreGuard(app.log, metrics, describeStore(config.state));
+  const store = createStore(config.state, (err) => guard.failed('connection', err));
+  // Called only once the gateway exists (a health change, a load).
+  const health = new SharedHealth(store, guard, () => gateway.state.providers, app.log);
+  const services: StateServices = { store, guard, health, metrics, log: app.log };
   const gateway: Gateway = {
-    state: createState(config),
+    state: createState(config, services),
     log: app.log,
     accessLog: app.log.child({}, { redact: [] }),
     sseAutodetectWarned: new Set(),
     inflight: new Set(),
-    metrics: new Metrics(),
+    metrics,
+    services,
     tracing: Tracing.enabled(config.tracing) ? new Tracing(config.tracing, app.log) : undefined,
   };
+
+  // Before the port opens: the store answers (or the wait gives up; on_error covers the rest), and
+  // the shared health in force is loaded.
+  app.addHook('onReady', async () => {
+    if (store.kind === 'memory') return;
+    const ready = await store.ready(Math.max(2000, config.state.timeout_ms));
+    if (!ready) guard.failed('connect', new Error('no answer at start-up'));
+    await health.start();
+  });
 
   app.decorateRequest('client', undefined);
 
@@ -88,7 +111,11 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check(request.headers);
+    if (request.url.startsWith('/v1/sluice/')) {
+      // Sluice's own admin API: admin keys only (client keys are not enough).
+      if (!gateway.state.admin.enabled) throw adminDisabled();
+      gateway.state.admin.check(request.headers);
+    } else if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check(request.headers);
   });
 
   /** Errors on the Anthropic front's paths leave in Anthropic's shape, every other in OpenAI's. */
@@ -116,6 +143,20 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   }
 
   app.get('/v1/models', async () => ({ object: 'list', data: await listModels(gateway.state, app.log) }));
+  // Model ids hold slashes (`openai/gpt-4o`): the rest of the path is the id.
+  app.get('/v1/models/*', async (request) => findModel(gateway.state, (request.params as { '*': string })['*'], app.log));
+
+  app.post('/v1/embeddings', async (request, reply) => {
+    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+    await handleEmbeddings(gateway, request, reply);
+  });
+
+  app.post('/v1/completions', async (request, reply) => {
+    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+    await handleTextCompletion(gateway, request, reply);
+  });
+
+  app.get('/v1/sluice/usage', async () => usageReport(gateway.state, gateway.services));
 
   app.post('/v1/chat/completions', async (request, reply) => {
     if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
@@ -140,6 +181,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
+    await store.close();
     await gateway.tracing?.shutdown();
     await Promise.all(
       metricsServers.map(
@@ -159,7 +201,12 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     gateway,
     reload(next: Config): void {
       const previous = gateway.state;
-      gateway.state = createState(next);
+      gateway.state = createState(next, services);
+      if (next.state.store !== config.state.store || next.state.url !== config.state.url || next.state.key_prefix !== config.state.key_prefix) {
+        app.log.warn('state: store, url and key_prefix changes apply at the next restart; the running store stays');
+      }
+      // The new KeyPools and breakers start healthy: read what other processes have in force.
+      void health.load();
       void closeState(previous);
     },
     listenMetrics(host: string, port: number): Promise<Server> {

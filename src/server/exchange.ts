@@ -7,6 +7,7 @@ import { resolveModel } from '../routing/route.js';
 import type { ChatRequest } from '../core/types.js';
 import { Cancellation } from '../upstream/cancellation.js';
 import { estimateUsage } from '../observability/usage.js';
+import type { ClientGrant } from '../limits/limiter.js';
 import { watchFlush } from '../streaming/sse-writer.js';
 import { checkModelAllowed } from './auth.js';
 import type { AccessRecord } from '../observability/access.js';
@@ -65,12 +66,17 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
   res.on('close', onClose);
   gateway.inflight.add(cancellation);
   let totalTimer: NodeJS.Timeout | undefined;
+  let grant: ClientGrant | undefined;
   const headers = (): Record<string, string> => {
-    const out: Record<string, string> = { 'x-request-id': request.id, 'x-sluice-attempts': String(record.attempts.length) };
+    const out: Record<string, string> = grant === undefined ? {} : { ...grant.headers };
+    out['x-request-id'] = request.id;
+    out['x-sluice-attempts'] = String(record.attempts.length);
     if (record.provider !== undefined) out['x-sluice-provider'] = record.provider;
     return out;
   };
   let body: ChatRequest | undefined;
+  // The key's limits are checked while the body is validated: the store's round trip overlaps it.
+  const admission = state.limits.admit(request.client?.name);
   let failure: SluiceError | undefined;
   const trace = gateway.tracing?.startRequest(record.api, request.method, request.headers, startedAt);
   try {
@@ -79,6 +85,7 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     record.model = body.model;
     record.stream = body.stream === true;
     checkModelAllowed(request.client, body.model);
+    grant = admission instanceof Promise ? await admission : admission;
     const resolution = resolveModel(state.config, body.model);
     record.route = resolution.route?.name ?? resolution.targets[0]?.provider.name;
     const total = totalTimeout(resolution.targets.map((t) => t.provider));
@@ -133,8 +140,29 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     const durationMs = Date.now() - startedAt;
     gateway.metrics.requestFinished(record, durationMs);
     logAccess(gateway.accessLog, request.id, record, durationMs);
+    settle(state, admission, grant, record);
     if (trace !== undefined) trace.end(record, record.provider === undefined ? undefined : state.providers.get(record.provider)?.config.type, failure);
   }
+}
+
+/**
+ * Counts the request against its key (and its provider's tpm) once it ended. A request that failed
+ * before its admission was awaited (a 400) still releases what the admission took.
+ */
+function settle(state: RequestContext['state'], admission: ReturnType<RequestContext['state']['limits']['admit']>, grant: ClientGrant | undefined, record: AccessRecord): void {
+  const settlement = {
+    provider: record.servedBy,
+    upstreamModel: record.upstreamModel,
+    usage: record.usage,
+  };
+  if (grant === undefined && admission instanceof Promise) {
+    admission.then(
+      (late) => void state.limits.settle({ client: late, ...settlement }),
+      () => undefined, // refused: nothing was taken
+    );
+    return;
+  }
+  void state.limits.settle({ client: grant ?? (admission instanceof Promise ? undefined : admission), ...settlement });
 }
 
 /** A hijacked (stream) reply that failed before its first byte: a plain JSON error with its status. */

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { GatewayState } from './state.js';
-import { listedModels } from '../routing/route.js';
+import { listedModels, resolveModel } from '../routing/route.js';
 import { Cancellation } from '../upstream/cancellation.js';
 import type { ProviderRuntime } from '../upstream/runtime.js';
 import { joinUrl } from '../core/url.js';
@@ -57,4 +57,15 @@ async function upstreamModels(runtime: ProviderRuntime, log: FastifyBaseLogger):
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * GET /v1/models/{model}: the listed entry, or any name that routes (a `provider/model` under a
+ * provider with "*"); otherwise 404 `model_not_found`, as OpenAI answers.
+ */
+export async function findModel(state: GatewayState, id: string, log: FastifyBaseLogger): Promise<ModelEntry> {
+  const listed = (await listModels(state, log)).find((entry) => entry.id === id);
+  if (listed !== undefined) return listed;
+  const resolution = resolveModel(state.config, id);
+  return { id, object: 'model', created: 0, owned_by: resolution.route === undefined ? (resolution.targets[0]?.provider.name ?? 'sluice') : 'sluice' };
 }

@@ -2,7 +2,9 @@ import { resolveProviderModel, type Target } from '../config/routes.js';
 import { nextBytes } from '../core/body.js';
 import { asSluiceError, SluiceError, upstreamInvalid } from '../core/errors.js';
 import type { ChatRequest } from '../core/types.js';
+import { providerLimited } from '../limits/limiter.js';
 import type { AccessRecord } from '../observability/access.js';
+import { keyDigest } from '../routing/health.js';
 import type { RequestTrace } from '../observability/tracing.js';
 import type { UpstreamRequest } from '../providers/adapter.js';
 import type { Resolution } from '../routing/route.js';
@@ -16,7 +18,7 @@ export interface AttemptContext {
   request: ChatRequest;
   resolution: Resolution;
   /** Where each attempt, the provider that served and its status are recorded. */
-  record: Pick<AccessRecord, 'attempts' | 'provider' | 'upstreamModel' | 'upstreamStatus'>;
+  record: Pick<AccessRecord, 'attempts' | 'provider' | 'upstreamModel' | 'upstreamStatus' | 'servedBy'>;
   signal: Cancellation;
   log: { debug(fields: object, message: string): void };
   /** Sent upstream as x-request-id. */
@@ -94,8 +96,9 @@ export async function runTargets<T>(ctx: AttemptContext, attempt: (a: Attempt) =
 async function withRetries<T>(ctx: AttemptContext, runtime: ProviderRuntime, target: Target, attempt: (a: Attempt) => Promise<T>): Promise<T> {
   let retries = 0;
   let keySwitches = 0;
+  const limited = ctx.state.limits.hasProviderLimits(runtime.config);
   for (;;) {
-    const apiKey = runtime.keys.take();
+    const apiKey = limited ? await admittedKey(ctx, runtime, target) : runtime.keys.take();
     const started = Date.now();
     ctx.record.provider = runtime.config.name;
     ctx.record.upstreamModel = target.upstreamModel;
@@ -104,6 +107,7 @@ async function withRetries<T>(ctx: AttemptContext, runtime: ProviderRuntime, tar
     try {
       const result = await attempt({ runtime, target, apiKey, signal: ctx.signal, traceparent: span?.traceparent });
       runtime.breaker.success();
+      ctx.record.servedBy = { provider: runtime.config, keyId: apiKey !== undefined && runtime.config.key_tpm !== undefined ? keyDigest(apiKey) : undefined };
       ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: ctx.record.upstreamStatus, outcome: 'ok', ms: Date.now() - started });
       if (span !== undefined) ctx.trace?.succeeded(span, ctx.record.upstreamStatus);
       return result;
@@ -130,6 +134,24 @@ async function withRetries<T>(ctx: AttemptContext, runtime: ProviderRuntime, tar
       if (ctx.signal.aborted) throw ctx.signal.reason;
     } finally {
       runtime.active--;
+    }
+  }
+}
+
+/**
+ * A key for the next attempt under the provider's own rpm/tpm (and key_rpm/key_tpm): a key at its
+ * limit rests here until its window frees up, and the next is tried; when the provider or every key
+ * is at its limit, a retryable 429 moves the request to the next target without calling upstream.
+ */
+async function admittedKey(ctx: AttemptContext, runtime: ProviderRuntime, target: Target): Promise<string | undefined> {
+  for (let tried = 0; ; tried++) {
+    const apiKey = runtime.keys.take();
+    const refused = await ctx.state.limits.admitAttempt(runtime.config, apiKey);
+    if (refused === undefined) return apiKey;
+    if (refused.scope === 'key' && apiKey !== undefined) runtime.keys.rest(apiKey, refused.retryAfterMs ?? ctx.state.limits.window.bucketMs, Date.now(), false);
+    if (refused.scope === 'provider' || tried + 1 >= runtime.keys.size) {
+      ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, outcome: 'rate_limited', ms: 0 });
+      throw providerLimited(runtime.config.name, refused.retryAfterMs);
     }
   }
 }

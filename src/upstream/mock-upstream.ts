@@ -4,6 +4,7 @@ import { textOf } from '../providers/content.js';
 import type { ChatMessage } from '../core/types.js';
 import type { Cancellation } from './cancellation.js';
 import type { UpstreamClient, UpstreamResponse } from './client.js';
+import { jsonResponse, mockEmbeddings, mockTextCompletion } from './mock-surface.js';
 
 const encoder = new TextEncoder();
 const GREETING = 'Hello from the Sluice mock provider.';
@@ -18,6 +19,8 @@ export class MockUpstream implements UpstreamClient {
 
   async send(request: UpstreamRequest, signal: Cancellation): Promise<UpstreamResponse> {
     signal.throwIfAborted();
+    if (request.url.endsWith('/embeddings')) return mockEmbeddings(request);
+    if (request.url.endsWith('/completions') && !request.url.endsWith('/chat/completions')) return mockTextCompletion(request, signal, this.provider.token_delay_ms);
     let body: { model?: unknown; messages?: unknown; stream?: unknown; n?: unknown };
     try {
       body = JSON.parse(request.body ?? '{}') as typeof body;
@@ -61,21 +64,6 @@ export class MockUpstream implements UpstreamClient {
   }
 
   async close(): Promise<void> {}
-}
-
-function jsonResponse(status: number, value: unknown): UpstreamResponse {
-  const bytes = encoder.encode(JSON.stringify(value));
-  return {
-    status,
-    headers: { 'content-type': 'application/json' },
-    body: (async function* (): AsyncGenerator<Uint8Array> {
-      yield bytes;
-    })(),
-    destroy: () => undefined,
-    release: () => undefined,
-    buffered: () => false,
-    bodyError: (err) => err,
-  };
 }
 
 function countWords(text: string): number {

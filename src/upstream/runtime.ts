@@ -2,7 +2,8 @@ import type { Config, ProviderConfig } from '../config/schema.js';
 import type { Adapter } from '../providers/adapter.js';
 import { adapterFor } from '../providers/index.js';
 import type { Balancer } from '../routing/balancer.js';
-import { CircuitBreaker, KeyPool } from '../routing/health.js';
+import type { Limiter } from '../limits/limiter.js';
+import { CircuitBreaker, KeyPool, type HealthListener } from '../routing/health.js';
 import { UndiciClient, type UpstreamClient } from './client.js';
 import { MockUpstream } from './mock-upstream.js';
 
@@ -22,6 +23,8 @@ export interface UpstreamState {
   config: Config;
   providers: Map<string, ProviderRuntime>;
   balancer: Balancer;
+  /** Provider rpm/tpm checked per attempt (and client-key limits, checked by the server). */
+  limits: Limiter;
 }
 
 export function clientFor(provider: ProviderConfig, egress: Config['egress']): UpstreamClient {
@@ -29,15 +32,20 @@ export function clientFor(provider: ProviderConfig, egress: Config['egress']): U
 }
 
 /** A runtime per configured provider. */
-export function createRuntimes(config: Config, createClient: (provider: ProviderConfig, egress: Config['egress']) => UpstreamClient = clientFor): Map<string, ProviderRuntime> {
+export function createRuntimes(
+  config: Config,
+  createClient: (provider: ProviderConfig, egress: Config['egress']) => UpstreamClient = clientFor,
+  listenerFor: (provider: string) => HealthListener | undefined = () => undefined,
+): Map<string, ProviderRuntime> {
   const providers = new Map<string, ProviderRuntime>();
   for (const provider of config.providers) {
+    const listener = listenerFor(provider.name);
     providers.set(provider.name, {
       config: provider,
       adapter: adapterFor(provider),
       client: createClient(provider, config.egress),
-      keys: new KeyPool(provider),
-      breaker: new CircuitBreaker(provider.circuit_breaker),
+      keys: new KeyPool(provider, listener),
+      breaker: new CircuitBreaker(provider.circuit_breaker, listener),
       active: 0,
     });
   }

@@ -62,6 +62,20 @@ class UsageReader {
   }
 }
 
+const LF_LF = Buffer.from('\n\n');
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+const CR_CR = Buffer.from('\r\r');
+
+/** Where the last whole SSE event in `bytes` ends (0: none yet), for any of SSE's line endings. */
+function eventsEnd(bytes: Buffer): number {
+  let end = 0;
+  for (const blank of [LF_LF, CRLF_CRLF, CR_CR]) {
+    const at = bytes.lastIndexOf(blank);
+    if (at >= 0 && at + blank.length > end) end = at + blank.length;
+  }
+  return end;
+}
+
 /** Non-stream: the upstream's JSON exactly as it came; its usage read for the logs. */
 export async function nativeComplete(ctx: RequestContext, path: string, body: Record<string, unknown>, forward: NativeForward): Promise<string> {
   const response = await open(ctx, path, body, forward);
@@ -103,15 +117,24 @@ export async function nativeStream(ctx: RequestContext, res: ServerResponse, hea
     },
   });
   const reader = response.body[Symbol.asyncIterator]();
+  // Bytes after the last whole event wait for the rest of it: if the upstream fails mid-event,
+  // Sluice's error event must not land inside a half-written one.
+  let tail: Buffer | undefined;
   try {
     for (;;) {
       const next = await nextBytes(reader, response);
       if (next.done === true) break;
       parser.feed(decoder.decode(next.value, { stream: true }));
-      const drained = writeOrWait(res, next.value);
+      const bytes = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+      const pending = tail === undefined ? bytes : Buffer.concat([tail, bytes]);
+      const whole = eventsEnd(pending);
+      tail = whole < pending.length ? pending.subarray(whole) : undefined;
+      if (whole === 0) continue;
+      const drained = writeOrWait(res, whole === pending.length ? pending : pending.subarray(0, whole));
       if (drained !== undefined) await drained;
     }
     if (!ended) throw truncated(ctx.record.provider ?? 'upstream', 'the stream ended before message_stop');
+    if (tail !== undefined) res.write(tail); // what followed message_stop, as sent
   } catch (err) {
     response.destroy();
     const reason = ctx.signal.aborted ? ctx.signal.reason : err;

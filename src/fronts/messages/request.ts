@@ -14,14 +14,17 @@ import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
  *   connectors and capacity options.
  * - `thinking` and `redacted_thinking` blocks in assistant history: signed by Anthropic, no other
  *   provider can replay them (the Responses front drops earlier reasoning the same way).
- * - `citations` on text blocks, `metadata` other than `user_id`.
+ * - `citations` on text blocks, `metadata` other than `user_id`, `defer_loading` on tools (a
+ *   translated request offers every tool at once, so nothing needs loading later).
+ * - `thinking.display`: decides only whether reasoning comes back as thinking blocks.
  */
 export const DROPPED_FIELDS = ['cache_control', 'context_management', 'container', 'mcp_servers', 'service_tier', 'inference_geo'] as const;
 
 const block = z.looseObject({ type: z.string(required('must be a string')) });
 
 const message = z.looseObject({
-  role: z.enum(['user', 'assistant'], required("must be 'user' or 'assistant'")),
+  // `system` turns mid-conversation: Claude Code 2.1 sends them (its per-turn-control beta).
+  role: z.enum(['user', 'assistant', 'system'], required("must be 'user', 'assistant' or 'system'")),
   content: z.union([z.string(), z.array(block)], required('must be a string or a list of content blocks')),
 });
 
@@ -138,6 +141,9 @@ export function parseMessagesRequest(body: unknown, forCount = false): ParsedMes
   }
 }
 
+/** Anthropic's output_config.effort -> reasoning_effort (`max` has no chat counterpart above `high`). */
+const EFFORTS: Record<string, string> = { low: 'low', medium: 'medium', high: 'high', max: 'high' };
+
 /** thinking.budget_tokens -> reasoning_effort, in the bands the Anthropic adapter maps back. */
 function effortFor(budget: number): string {
   if (budget < 4096) return 'low';
@@ -149,7 +155,12 @@ function toChatRequest(req: MessagesRequest): ChatRequest {
   const messages: ChatMessage[] = [];
   const system = systemText(req.system);
   if (system !== '') messages.push({ role: 'system', content: system });
-  req.messages.forEach((m, i) => addMessage(messages, m.role, m.content as string | Block[], i));
+  req.messages.forEach((m, i) => {
+    if (m.role === 'system') {
+      const text = systemText(m.content as string | Block[], `messages.${i}.content`);
+      if (text !== '') messages.push({ role: 'system', content: text });
+    } else addMessage(messages, m.role, m.content as string | Block[], i);
+  });
   const chat: ChatRequest = { model: req.model, messages, stream: req.stream === true };
   if (req.stream === true) chat.stream_options = { include_usage: true };
   if (typeof req.max_tokens === 'number') chat.max_completion_tokens = req.max_tokens;
@@ -160,7 +171,10 @@ function toChatRequest(req: MessagesRequest): ChatRequest {
   if (req.stop_sequences && req.stop_sequences.length > 0) chat.stop = req.stop_sequences;
   if (typeof req.metadata?.user_id === 'string') chat.user = req.metadata.user_id;
   // `disabled` and `adaptive` leave the upstream's default: models without reasoning reject any effort.
-  if (req.thinking?.type === 'enabled') chat.reasoning_effort = effortFor(req.thinking.budget_tokens ?? 0);
+  // output_config.effort is the same dial; it wins over a budget when both are sent.
+  const effort = (req as { output_config?: { effort?: unknown } | null }).output_config?.effort;
+  if (req.thinking?.type !== 'disabled' && typeof effort === 'string' && EFFORTS[effort] !== undefined) chat.reasoning_effort = EFFORTS[effort];
+  else if (req.thinking?.type === 'enabled') chat.reasoning_effort = effortFor(req.thinking.budget_tokens ?? 0);
   const tools = (req.tools ?? []).map((t, i) => toChatTool(t, i));
   if (tools.length > 0) {
     chat.tools = tools;
@@ -186,12 +200,12 @@ function outputFormat(req: Record<string, unknown>): Record<string, unknown> | u
 
 type Block = { type: string; [key: string]: unknown };
 
-function systemText(system: MessagesRequest['system']): string {
+function systemText(system: MessagesRequest['system'], path = 'system'): string {
   if (system === null || system === undefined) return '';
   if (typeof system === 'string') return system;
   return system
     .map((b, i) => {
-      if (b.type !== 'text' || typeof b.text !== 'string') throw invalidRequest("system blocks must be text blocks with a string 'text'", `system.${i}`);
+      if (b.type !== 'text' || typeof b.text !== 'string') throw invalidRequest("system blocks must be text blocks with a string 'text'", `${path}.${i}`);
       return b.text;
     })
     .join('\n\n');
@@ -269,8 +283,11 @@ function toolResultParts(b: Block, path: string): { text: string; images: Array<
   (value as Block[]).forEach((inner, k) => {
     const at = `${path}.content.${k}`;
     if (inner.type === 'text') texts.push(checked<Block>(textBlock, inner, at).text as string);
+    // Tool search (Claude Code's ToolSearch) answers with references to deferred tools; a translated
+    // request sends every tool already, so the reference only needs to read as one.
+    else if (inner.type === 'tool_reference') texts.push(`Tool available: ${String(inner.tool_name ?? '')}`);
     else if (inner.type === 'image') images.push(imagePart(checked<Block>(imageBlock, inner, at)));
-    else throw invalidRequest(`block type '${inner.type}' is not supported inside a tool_result when translating (supported: 'text', 'image')`, `${at}.type`);
+    else throw invalidRequest(`block type '${inner.type}' is not supported inside a tool_result when translating (supported: 'text', 'image', 'tool_reference')`, `${at}.type`);
   });
   return { text: texts.join('\n'), images };
 }

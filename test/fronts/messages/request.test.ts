@@ -172,33 +172,45 @@ describe('Messages request -> chat request', () => {
     expect(parseMessagesRequest({ ...base, thinking: { type: 'enabled', budget_tokens: 2000 }, messages: [{ role: 'user', content: 'x' }] }).showThinking).toBe(true);
   });
 
-  it('takes the body Claude Code 2.1 sends', () => {
+  // The shape recorded from Claude Code 2.1.332 (`-p`, through Sluice): adaptive thinking with
+  // display omitted, output_config.effort, a mid-conversation system turn, a deferred tool.
+  it('takes the body Claude Code 2.1.332 sends', () => {
     const parsed = parseMessagesRequest({
-      model: 'claude-sonnet-4-5-20250929',
+      model: 'claude-opus-5-5',
       stream: true,
-      max_tokens: 32000,
-      thinking: { type: 'enabled', budget_tokens: 31999, display: 'omitted' },
+      max_tokens: 128000,
+      thinking: { type: 'adaptive', display: 'omitted' },
+      output_config: { effort: 'medium' },
       context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] },
       metadata: { user_id: JSON.stringify({ device_id: 'abc', session_id: 's' }) },
       system: [
         { type: 'text', text: "You are Claude Code, Anthropic's official CLI for Claude.", cache_control: { type: 'ephemeral' } },
         { type: 'text', text: 'You are an interactive CLI tool.', cache_control: { type: 'ephemeral' } },
       ],
-      tools: [{ name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'], additionalProperties: false, $schema: 'http://json-schema.org/draft-07/schema#' } }],
+      tools: [
+        { name: 'Bash', description: 'Run a command', input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'], additionalProperties: false, $schema: 'http://json-schema.org/draft-07/schema#' } },
+        { name: 'DeferredToolPlaceholder', description: 'x', input_schema: { type: 'object' }, defer_loading: true },
+      ],
       messages: [
         {
           role: 'user',
           content: [
             { type: 'text', text: '<system-reminder>context</system-reminder>' },
-            { type: 'text', text: 'list the files', cache_control: { type: 'ephemeral' } },
+            { type: 'text', text: 'list the files' },
           ],
         },
+        { role: 'system', content: [{ type: 'text', text: '# Environment', cache_control: { type: 'ephemeral' } }] },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'ToolSearch', input: { query: 'x' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'tool_reference', tool_name: 'WebFetch' }] }] },
       ],
     });
     expect(parsed.translationError).toBeUndefined();
-    expect(parsed.chat.reasoning_effort).toBe('high');
+    expect(parsed.chat.reasoning_effort).toBe('medium');
     expect(parsed.showThinking).toBe(false);
-    expect(parsed.chat.messages).toHaveLength(2);
+    expect(parsed.chat.messages.map((m) => m.role)).toEqual(['system', 'user', 'system', 'assistant', 'tool']);
+    expect(parsed.chat.messages[2]).toEqual({ role: 'system', content: '# Environment' });
+    expect(parsed.chat.messages[4]).toEqual({ role: 'tool', tool_call_id: 'toolu_1', content: 'Tool available: WebFetch' });
+    expect((parsed.chat.tools as unknown[]).length).toBe(2);
   });
 
   it('structured output (output_config.format) -> response_format', () => {
@@ -216,7 +228,7 @@ describe('Messages request: 400s naming the field', () => {
     [{ ...base, messages: [] }, 'messages: must contain at least one message'],
     [{ ...base }, 'messages: Field required'],
     [{ ...base, messages: 'hi' }, 'messages: must be a list of messages'],
-    [{ ...base, messages: [{ role: 'system', content: 'x' }] }, "messages.0.role: must be 'user' or 'assistant'"],
+    [{ ...base, messages: [{ role: 'robot', content: 'x' }] }, "messages.0.role: must be 'user', 'assistant' or 'system'"],
     [{ ...base, messages: [{ role: 'user', content: 5 }] }, 'messages.0.content: must be a string or a list of content blocks'],
     [{ ...base, messages: [{ role: 'user', content: [{ text: 'no type' }] }] }, 'messages.0.content.0.type: Field required'],
     [{ ...base, temperature: 3, messages: [{ role: 'user', content: 'x' }] }, 'temperature: must be between 0 and 1'],

@@ -1,0 +1,67 @@
+import type { SluiceError } from '../../core/errors.js';
+import type { ChunkEvent, FramesEvent } from '../../core/events.js';
+import type { ChunkSink } from '../../core/sink.js';
+import type { AccessRecord } from '../../observability/access.js';
+import { toTextChunk } from '../../providers/text-completions.js';
+import { frame, type SseWriter } from '../../streaming/sse-writer.js';
+
+/**
+ * The legacy completions stream: each chat chunk the text-completions adapter carried goes out
+ * as the `text_completion` chunk it came from. Usage reaches the client only if it asked.
+ */
+export class TextCompletionSseSink implements ChunkSink {
+  private readonly finished = new Set<number>();
+
+  constructor(
+    private readonly writer: SseWriter,
+    private readonly wantsUsage: boolean,
+    private readonly record: AccessRecord,
+  ) {}
+
+  get headersSent(): boolean {
+    return this.writer.headersSent;
+  }
+
+  get finishedChoices(): number {
+    return this.finished.size;
+  }
+
+  ping(): void {
+    this.writer.ping();
+  }
+
+  write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined {
+    let out = '';
+    for (const event of events) {
+      // The adapter hands over parsed chunks only (it never forwards frames as bytes).
+      if (event.type !== 'chunk' || event.chunk === undefined) continue;
+      const chunk = event.chunk;
+      for (const choice of chunk.choices) {
+        if (typeof choice.delta?.content === 'string') this.record.completionChars += choice.delta.content.length;
+        if (!choice.finish_reason) continue;
+        this.finished.add(choice.index);
+        (this.record.finishReasons ??= []).push(choice.finish_reason);
+        this.record.responseModel = chunk.model;
+      }
+      const text = toTextChunk(chunk);
+      if (chunk.usage) {
+        this.record.usage = chunk.usage;
+        if (!this.wantsUsage) {
+          // Sluice asked for usage for its own accounting; a client that did not ask never sees it.
+          if (chunk.choices.length === 0) continue;
+          delete text.usage;
+        }
+      }
+      out += frame(JSON.stringify(text));
+    }
+    return out === '' ? undefined : this.writer.write(out);
+  }
+
+  end(): void {
+    this.writer.end();
+  }
+
+  fail(error: SluiceError): void {
+    this.writer.fail(error);
+  }
+}

@@ -1,0 +1,302 @@
+import { randomUUID } from 'node:crypto';
+import { Redis, type Result } from 'ioredis';
+import type { Admission, AdmitInput, HealthEvent, LimitReason, ScopeState, SettleInput, StateStore, UsagePeriod, UsageRecord } from './store.js';
+
+/**
+ * Sums the buckets of a window hash that overlap the window (dropping older ones) and finds when the
+ * oldest leaves. Shared by both scripts.
+ */
+const WINDOW_SUM = `
+local function windowSum(key, oldest, bucketMs, buckets, now)
+  local fields = redis.call('HGETALL', key)
+  local total, first = 0, nil
+  for i = 1, #fields, 2 do
+    local bucket = tonumber(fields[i])
+    if bucket < oldest then
+      redis.call('HDEL', key, fields[i])
+    else
+      total = total + tonumber(fields[i + 1])
+      if first == nil or bucket < first then first = bucket end
+    end
+  end
+  if first == nil then return total, 0 end
+  return total, (first + buckets + 1) * bucketMs - now
+end
+`;
+
+/**
+ * KEYS: per scope, its requests window, tokens window, leases, usage record.
+ * ARGV: now, bucketMs, buckets, leaseId ('' none), lease expiry, then per scope rpm, tpm,
+ * maxParallel, budget in nano-USD, period end (0 = none; for the budget's Retry-After).
+ * Checks every scope, then counts in every scope only if all admit: one atomic step.
+ * Returns refused scope (1-based, 0 = admitted), reason (1 rpm, 2 tpm, 3 parallel, 4 budget),
+ * retry-after ms (-1 = none), then per scope requests used, requests reset, tokens used, tokens reset.
+ */
+const ADMIT = `${WINDOW_SUM}
+local now, bucketMs, buckets = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local leaseId, leaseExpiry = ARGV[4], tonumber(ARGV[5])
+local current = math.floor(now / bucketMs)
+local oldest = current - buckets
+local scopes = #KEYS / 4
+local refused, reason, retry = 0, 0, -1
+local used = {}
+for s = 0, scopes - 1 do
+  local k, a = s * 4, 6 + s * 5
+  local rpm, tpm, par, budget, periodEnd = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local reqUsed, reqReset, tokUsed, tokReset = -1, 0, -1, 0
+  if rpm > 0 then
+    reqUsed, reqReset = windowSum(KEYS[k + 1], oldest, bucketMs, buckets, now)
+    if refused == 0 and reqUsed >= rpm then refused, reason, retry = s + 1, 1, reqReset end
+  end
+  if tpm > 0 then
+    tokUsed, tokReset = windowSum(KEYS[k + 2], oldest, bucketMs, buckets, now)
+    if refused == 0 and tokUsed >= tpm then refused, reason, retry = s + 1, 2, tokReset end
+  end
+  if par > 0 and leaseId ~= '' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
+    if refused == 0 and redis.call('ZCARD', KEYS[k + 3]) >= par then refused, reason, retry = s + 1, 3, -1 end
+  end
+  if budget > 0 then
+    local spent = tonumber(redis.call('HGET', KEYS[k + 4], 'spend') or '0')
+    if refused == 0 and spent >= budget then refused, reason, retry = s + 1, 4, (periodEnd > 0 and periodEnd - now or -1) end
+  end
+  table.insert(used, reqUsed)
+  table.insert(used, reqReset)
+  table.insert(used, tokUsed)
+  table.insert(used, tokReset)
+end
+if refused == 0 then
+  for s = 0, scopes - 1 do
+    local k, a = s * 4, 6 + s * 5
+    if tonumber(ARGV[a]) > 0 then
+      redis.call('HINCRBY', KEYS[k + 1], current, 1)
+      redis.call('PEXPIRE', KEYS[k + 1], (buckets + 2) * bucketMs)
+      used[s * 4 + 1] = used[s * 4 + 1] + 1
+      if used[s * 4 + 2] == 0 then used[s * 4 + 2] = (current + buckets + 1) * bucketMs - now end
+    end
+    if tonumber(ARGV[a + 2]) > 0 and leaseId ~= '' then
+      redis.call('ZADD', KEYS[k + 3], leaseExpiry, leaseId)
+      if redis.call('PTTL', KEYS[k + 3]) < leaseExpiry - now then redis.call('PEXPIREAT', KEYS[k + 3], leaseExpiry) end
+    end
+  end
+end
+local out = {refused, reason, retry}
+for i = 1, #used do out[3 + i] = used[i] end
+return out
+`;
+
+/**
+ * KEYS: per scope, its tokens window, leases, usage record.
+ * ARGV: now, bucketMs, buckets, then per scope window tokens, lease id ('' none), usage ttl ms
+ * (-1 no usage, 0 kept for ever), requests, tokens, spend nano-USD, unpriced requests.
+ */
+const SETTLE = `
+local now, bucketMs, buckets = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local current = math.floor(now / bucketMs)
+for s = 0, #KEYS / 3 - 1 do
+  local k, a = s * 3, 4 + s * 7
+  local tokens = tonumber(ARGV[a])
+  if tokens > 0 then
+    redis.call('HINCRBY', KEYS[k + 1], current, tokens)
+    redis.call('PEXPIRE', KEYS[k + 1], (buckets + 2) * bucketMs)
+  end
+  if ARGV[a + 1] ~= '' then redis.call('ZREM', KEYS[k + 2], ARGV[a + 1]) end
+  local ttl = tonumber(ARGV[a + 2])
+  if ttl >= 0 then
+    redis.call('HINCRBY', KEYS[k + 3], 'requests', ARGV[a + 3])
+    redis.call('HINCRBY', KEYS[k + 3], 'tokens', ARGV[a + 4])
+    redis.call('HINCRBY', KEYS[k + 3], 'spend', ARGV[a + 5])
+    redis.call('HINCRBY', KEYS[k + 3], 'unpriced', ARGV[a + 6])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[k + 3], ttl) end
+  end
+end
+return 1
+`;
+
+const REASONS: LimitReason[] = ['rpm', 'tpm', 'max_parallel', 'budget'];
+/** Health entries outlive any cooldown Sluice sets; stale ones are ignored by their `until`. */
+const HEALTH_TTL_MS = 86_400_000;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    sluiceAdmit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<number[], Context>;
+    sluiceSettle(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<number, Context>;
+  }
+}
+
+export interface RedisStoreOptions {
+  url: string;
+  keyPrefix: string;
+  timeoutMs: number;
+  /** Connection errors (the caller logs them once per outage). */
+  onError(err: Error): void;
+}
+
+interface HealthMessage {
+  origin: string;
+  event: HealthEvent;
+}
+
+/** The shared store: one Redis, every counter update a Lua script, health changes over pub/sub. */
+export class RedisStore implements StateStore {
+  readonly kind = 'redis';
+  private readonly redis: Redis;
+  private subscriber: Redis | undefined;
+  private readonly prefix: string;
+  private readonly origin = randomUUID();
+
+  constructor(private readonly options: RedisStoreOptions) {
+    this.prefix = options.keyPrefix;
+    this.redis = new Redis(options.url, {
+      // A call that cannot be answered fails at once or within timeoutMs; on_error decides the rest.
+      commandTimeout: options.timeoutMs,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: Math.max(1000, options.timeoutMs),
+      // Reconnect for ever, at most a second apart, so Sluice recovers by itself.
+      retryStrategy: (times) => Math.min(times * 100, 1000),
+      enableAutoPipelining: true,
+      lazyConnect: false,
+    });
+    this.redis.on('error', (err: Error) => options.onError(err));
+    // Loaded on every (re)connect, so no request pays for a NOSCRIPT round trip.
+    this.redis.on('ready', () => {
+      for (const script of [ADMIT, SETTLE]) this.redis.script('LOAD', script).catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))));
+    });
+    this.redis.defineCommand('sluiceAdmit', { lua: ADMIT });
+    this.redis.defineCommand('sluiceSettle', { lua: SETTLE });
+  }
+
+  ready(ms: number): Promise<boolean> {
+    if (this.redis.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        resolve(false);
+      }, ms);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.redis.once('ready', onReady);
+    });
+  }
+
+  private key(kind: string, id: string): string {
+    return `${this.prefix}:${kind}:${id}`;
+  }
+
+  private usageKey(id: string, period: UsagePeriod): string {
+    return `${this.prefix}:u:${id}:${period.start}`;
+  }
+
+  async admit(input: AdmitInput): Promise<Admission> {
+    const keys: string[] = [];
+    const args: Array<string | number> = [input.now, input.window.bucketMs, input.window.buckets, input.lease?.id ?? '', input.lease?.expiresAt ?? 0];
+    for (const scope of input.scopes) {
+      keys.push(this.key('r', scope.id), this.key('t', scope.id), this.key('p', scope.id), scope.period === undefined ? this.key('u', scope.id) : this.usageKey(scope.id, scope.period));
+      args.push(scope.rpm ?? 0, scope.tpm ?? 0, scope.maxParallel ?? 0, scope.budgetNanoUsd ?? 0, scope.period?.end ?? 0);
+    }
+    const out = await this.redis.sluiceAdmit(keys.length, ...keys, ...args);
+    const states: ScopeState[] = input.scopes.map((scope, i) => {
+      const o = 3 + i * 4;
+      const state: ScopeState = {};
+      if (scope.rpm !== undefined) state.requests = { limit: scope.rpm, remaining: Math.max(0, scope.rpm - (out[o] ?? 0)), resetMs: out[o + 1] ?? 0 };
+      if (scope.tpm !== undefined) state.tokens = { limit: scope.tpm, remaining: Math.max(0, scope.tpm - (out[o + 2] ?? 0)), resetMs: out[o + 3] ?? 0 };
+      return state;
+    });
+    const refusedScope = out[0] ?? 0;
+    if (refusedScope === 0) return { admitted: true, scopes: states };
+    const retry = out[2] ?? -1;
+    return { admitted: false, refused: { scope: refusedScope - 1, reason: REASONS[(out[1] ?? 1) - 1] as LimitReason, retryAfterMs: retry < 0 ? undefined : retry }, scopes: states };
+  }
+
+  async settle(input: SettleInput): Promise<void> {
+    const keys: string[] = [];
+    const args: Array<string | number> = [input.now, input.window.bucketMs, input.window.buckets];
+    for (const scope of input.scopes) {
+      const usage = scope.usage;
+      keys.push(this.key('t', scope.id), this.key('p', scope.id), usage === undefined ? this.key('u', scope.id) : this.usageKey(scope.id, usage.period));
+      const ttl = usage === undefined ? -1 : usage.period.end === undefined ? 0 : usage.period.end - input.now + input.window.windowMs;
+      args.push(scope.windowTokens, scope.leaseId ?? '', ttl, usage?.requests ?? 0, usage?.tokens ?? 0, Math.round(usage?.spendNanoUsd ?? 0), usage?.unpriced ?? 0);
+    }
+    await this.redis.sluiceSettle(keys.length, ...keys, ...args);
+  }
+
+  async usage(queries: Array<{ id: string; period: UsagePeriod }>): Promise<UsageRecord[]> {
+    const pipeline = this.redis.pipeline();
+    for (const q of queries) pipeline.hgetall(this.usageKey(q.id, q.period));
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([err, value]) => {
+      if (err) throw err;
+      const h = (value ?? {}) as Record<string, string>;
+      return { requests: Number(h.requests ?? 0), tokens: Number(h.tokens ?? 0), spendNanoUsd: Number(h.spend ?? 0), unpriced: Number(h.unpriced ?? 0) };
+    });
+  }
+
+  private channel(): string {
+    return `${this.prefix}:health`;
+  }
+
+  async publishHealth(event: HealthEvent): Promise<void> {
+    const key = this.key('h', event.provider);
+    const message = JSON.stringify({ origin: this.origin, event } satisfies HealthMessage);
+    const multi = this.redis.multi();
+    if (event.kind === 'key_cooldown') multi.hset(key, `k:${event.keyId}`, String(event.until));
+    else if (event.kind === 'circuit_open') multi.hset(key, 'circuit', `${event.openedAt}:${event.until}`);
+    else multi.hdel(key, 'circuit');
+    multi.pexpire(key, HEALTH_TTL_MS);
+    multi.publish(this.channel(), message);
+    await multi.exec();
+  }
+
+  async loadHealth(providers: string[], now: number): Promise<HealthEvent[]> {
+    const pipeline = this.redis.pipeline();
+    for (const provider of providers) pipeline.hgetall(this.key('h', provider));
+    const results = (await pipeline.exec()) ?? [];
+    const events: HealthEvent[] = [];
+    results.forEach(([err, value], i) => {
+      if (err) throw err;
+      const provider = providers[i] as string;
+      for (const [field, text] of Object.entries((value ?? {}) as Record<string, string>)) {
+        if (field.startsWith('k:')) {
+          const until = Number(text);
+          if (until > now) events.push({ kind: 'key_cooldown', provider, keyId: field.slice(2), until });
+        } else if (field === 'circuit') {
+          const [openedAt, until] = text.split(':').map(Number);
+          if (openedAt !== undefined && until !== undefined && until > now) events.push({ kind: 'circuit_open', provider, openedAt, until });
+        }
+      }
+    });
+    return events;
+  }
+
+  onHealth(listener: (event: HealthEvent) => void, onResync: () => void): void {
+    // Its SUBSCRIBE may wait for the connection: nothing else is sent on it.
+    const subscriber = this.redis.duplicate({ commandTimeout: undefined, enableOfflineQueue: true });
+    this.subscriber = subscriber;
+    subscriber.on('error', (err: Error) => this.options.onError(err));
+    let connectedBefore = false;
+    // ioredis subscribes again after a reconnect; what was published meanwhile is read back whole.
+    subscriber.on('ready', () => {
+      if (connectedBefore) onResync();
+      connectedBefore = true;
+    });
+    subscriber.on('message', (_channel: string, text: string) => {
+      let message: HealthMessage;
+      try {
+        message = JSON.parse(text) as HealthMessage;
+      } catch {
+        return;
+      }
+      if (message.origin !== this.origin) listener(message.event);
+    });
+    subscriber.subscribe(this.channel()).catch((err: unknown) => this.options.onError(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  async close(): Promise<void> {
+    this.subscriber?.disconnect();
+    this.redis.disconnect();
+    await Promise.resolve();
+  }
+}
