@@ -5,10 +5,12 @@ import { parseArgs } from 'node:util';
 import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
+import { maskUrlCredentials } from './core/redact.js';
 import type { Config } from './config/schema.js';
 import { loggerOptions, stdoutDestination } from './observability/log.js';
 import { resolveModel } from './routing/route.js';
 import { buildApp } from './server/app.js';
+import { listenBacklog } from './server/client-limits.js';
 
 function configPathFrom(values: { config?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
   return values.config ?? (env.SLUICE_CONFIG || undefined);
@@ -47,7 +49,7 @@ export function check(argv: string[], env: NodeJS.ProcessEnv): void {
   const lines = [`config ${path ?? defaultConfigPath}: ok`, '', 'providers:'];
   for (const p of config.providers) {
     const models = Array.isArray(p.models) ? p.models.join(', ') : Object.entries(p.models).map(([k, v]) => `${k} -> ${v}`).join(', ');
-    lines.push(`  ${p.name} (${p.type}) ${p.base_url ?? 'in-process'}  models: ${models}${p.force_upstream_stream ? '  force_upstream_stream' : ''}`);
+    lines.push(`  ${p.name} (${p.type}) ${p.base_url === undefined ? 'in-process' : maskUrlCredentials(p.base_url)}  models: ${models}${p.force_upstream_stream ? '  force_upstream_stream' : ''}`);
   }
   if (config.routes.length > 0) {
     lines.push('', 'routes:');
@@ -200,7 +202,7 @@ async function serveOne(config: Config, reloadPath: () => string | undefined, en
       log.error({ problems: err.problems }, 'config reload failed; the previous config stays in force');
     }
   });
-  await sluice.app.listen({ host: config.server.host, port: config.server.port });
+  await sluice.app.listen({ host: config.server.host, port: config.server.port, backlog: listenBacklog(config.server.listen_backlog) });
   if (config.server.metrics_port !== undefined) {
     await sluice.listenMetrics(config.server.host, config.server.metrics_port);
     log.info({ port: config.server.metrics_port }, 'metrics served on their own port');

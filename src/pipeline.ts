@@ -1,4 +1,4 @@
-import { SluiceError, truncated, upstreamInvalid, asSluiceError } from './core/errors.js';
+import { SluiceError, truncated, upstreamInvalid } from './core/errors.js';
 import type { RequestContext } from './server/state.js';
 import { Aggregator } from './streaming/aggregate.js';
 import { chunkValue, isSubstantiveEvent } from './streaming/inspect.js';
@@ -46,7 +46,7 @@ type UpstreamAnswer =
  */
 async function readAnswer(runtime: ProviderRuntime, response: UpstreamResponse, forStreamClient: boolean): Promise<UpstreamAnswer> {
   if (isEventStream(response)) {
-    const stream = new SseEventStream(response, runtime.adapter, runtime.adapter.initStream(), forStreamClient);
+    const stream = new SseEventStream(response, runtime.adapter, runtime.adapter.initStream(), forStreamClient, runtime.config.max_event_mb * 1024 * 1024);
     return { kind: 'sse', batches: stream.batches(), stream };
   }
   // Queued upstreams may send blank lines before the JSON: trim before parsing.
@@ -128,37 +128,43 @@ interface OpenedStream {
 }
 
 /**
- * A stream client. Commit late: events are held back until the first substantive chunk, so an
- * upstream that fails right after opening can still be retried or fall back. Pings keep idle
- * proxies from cutting the wait; once one is out the status is 200 and later failures are events.
+ * A stream client: open the upstream, then pump its events into the sink. Failures are thrown,
+ * never written: whether one reaches the client as a status or as the front's in-stream event is
+ * decided once, by server/exchange.ts (deliverError), from whether the sink has committed.
  */
 export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<void> {
-  const ping = setInterval(() => sink.ping(), ctx.state.config.server.keepalive_ms);
-  let opened: OpenedStream;
-  try {
-    opened = await runTargets(ctx, (a) => openStream(ctx, a));
-  } catch (err) {
-    if (sink.headersSent) sink.fail(asSluiceError(err));
-    throw err;
-  } finally {
-    clearInterval(ping);
-  }
-  ctx.record.ttftMs = Date.now() - ctx.startedAt;
-  opened.stream?.commit(opened.runtime.adapter.chunkFramesAsIs === true ? sink.forwardsAsIs : undefined);
+  const opened = await openCommitted(ctx, sink);
   opened.runtime.active++;
   ctx.gateway.metrics.streamOpened(opened.runtime.config.name);
   try {
     await pump(ctx, opened, sink);
   } catch (err) {
     opened.response.destroy();
-    if (ctx.signal.aborted && ctx.signal.reason instanceof SluiceError && ctx.signal.reason.outcome === 'client_abort') throw ctx.signal.reason;
-    const error = asSluiceError(ctx.signal.aborted ? ctx.signal.reason : err);
-    sink.fail(error);
-    throw error;
+    // A cancelled request (client gone, total timeout, shutdown) failed for that reason.
+    throw ctx.signal.aborted ? ctx.signal.reason : err;
   } finally {
     opened.runtime.active--;
     ctx.gateway.metrics.streamClosed(opened.runtime.config.name);
   }
+}
+
+/**
+ * Route, attempts, retries and fallback, committing late: events are held back until the first
+ * substantive chunk, so an upstream that fails right after opening can still be retried or fall
+ * back. Pings keep idle proxies from cutting the wait (the first one commits the sink: the status
+ * is 200 and later failures are events). Returns the chosen upstream's event stream, committed.
+ */
+async function openCommitted(ctx: RequestContext, sink: ChunkSink): Promise<OpenedStream> {
+  const ping = setInterval(() => sink.ping(), ctx.state.config.server.keepalive_ms);
+  let opened: OpenedStream;
+  try {
+    opened = await runTargets(ctx, (a) => openStream(ctx, a));
+  } finally {
+    clearInterval(ping);
+  }
+  ctx.record.ttftMs = Date.now() - ctx.startedAt;
+  opened.stream?.commit(opened.runtime.adapter.chunkFramesAsIs === true ? sink.forwardsAsIs : undefined);
+  return opened;
 }
 
 async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream> {
@@ -214,14 +220,9 @@ async function pump(ctx: RequestContext, opened: OpenedStream, sink: ChunkSink):
     }
     const last = events[end] as Exclude<StreamEvent, ChunkEvent | FramesEvent> | undefined;
     if (last !== undefined) {
-      if (last.type === 'error') {
-        opened.response.destroy();
-        ctx.record.outcome = last.error.outcome;
-        sink.fail(last.error);
-      } else {
-        opened.response.release();
-        sink.end();
-      }
+      if (last.type === 'error') throw last.error;
+      opened.response.release();
+      sink.end();
       return;
     }
     const next: IteratorResult<StreamEvent[]> | undefined = await opened.rest?.next();

@@ -80,12 +80,16 @@ const provider = z
       .prefault({}),
     /** How long a key that got 429/401 rests when the upstream gave no Retry-After. */
     key_cooldown_ms: fromText(z.number().int().positive()).default(60_000),
+    /** The longest a key rests, whatever Retry-After says (an upstream's 1e9 seconds would shelve it for good). */
+    key_cooldown_max_ms: fromText(z.number().int().positive()).default(3_600_000),
     headers: z.record(z.string(), z.string()).default({}),
     models,
     force_upstream_stream: fromText(z.boolean()).default(false),
     supports_stream: fromText(z.boolean()).default(true),
     max_retries: fromText(z.number().int().min(0).max(10)).default(1),
     timeouts,
+    /** The largest single upstream SSE event; a larger one ends the stream with an error. */
+    max_event_mb: fromText(z.number().positive()).default(32),
     /** An HTTP(S) proxy for this provider's requests, overriding the egress (env) proxy; or `none`. */
     proxy: proxyUrl.optional(),
     tls: tls.optional(),
@@ -207,6 +211,18 @@ const server = z
       .default([])
       .transform((keys) => keys.filter((k) => (typeof k === 'string' ? k : k.key) !== '')),
     body_limit_mb: fromText(z.number().positive()).default(20),
+    /** Bytes of request bodies being received at once, over all requests; beyond it a request gets 503. */
+    inflight_body_mb: fromText(z.number().positive()).default(128),
+    /** How deep a request's JSON may nest (objects and arrays); deeper is a 400. */
+    max_json_depth: fromText(z.number().int().positive()).default(128),
+    /** The time a client has to send a whole request (headers and body); then 408. */
+    request_timeout_ms: fromText(z.number().int().positive()).default(120_000),
+    /** The time a client has to send a request's headers; then 408. */
+    headers_timeout_ms: fromText(z.number().int().positive()).default(30_000),
+    /** How long a client may leave the response unread (nothing it was sent taken) before its connection is cut. */
+    send_timeout_ms: fromText(z.number().int().positive()).default(30_000),
+    /** The listen backlog (pending connections); the kernel's net.core.somaxconn bounds it. */
+    listen_backlog: fromText(z.number().int().positive()).default(4096),
     keepalive_ms: fromText(z.number().int().positive()).default(15_000),
     /** Serve GET /metrics on this port instead of the main one (so it need not be exposed). */
     metrics_port: fromText(z.number().int().min(0).max(65535)).optional(),

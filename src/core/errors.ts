@@ -1,3 +1,4 @@
+import { redactSecrets } from './redact.js';
 import type { OpenAIErrorBody } from './types.js';
 
 /** Stable codes: tests and dashboards match these; messages may change. */
@@ -7,6 +8,7 @@ export type SluiceErrorCode =
   | 'SLUICE_ERR_FORBIDDEN'
   | 'SLUICE_ERR_MODEL_NOT_FOUND'
   | 'SLUICE_ERR_BODY_TOO_LARGE'
+  | 'SLUICE_ERR_SERVER_BUSY'
   | 'SLUICE_ERR_UPSTREAM_STATUS'
   | 'SLUICE_ERR_UPSTREAM_UNREACHABLE'
   | 'SLUICE_ERR_UPSTREAM_INVALID'
@@ -132,11 +134,20 @@ export function truncated(provider: string, detail: string): SluiceError {
   });
 }
 
-/** An error the upstream reported inside a stream (an error event), in OpenAI terms. */
+/** An error the upstream reported inside a stream (an error event), in OpenAI terms; its texts redacted (see redactSecrets). */
 export function upstreamErrorEvent(message: string, type: string, code: string | null, status = 502, retryable = false): SluiceError {
-  return new SluiceError('SLUICE_ERR_UPSTREAM_ERROR_EVENT', status, type, message, {
-    openaiCode: code,
+  return new SluiceError('SLUICE_ERR_UPSTREAM_ERROR_EVENT', status, type, redactSecrets(message), {
+    openaiCode: code === null ? null : redactSecrets(code),
     outcome: 'upstream_error',
     retryable,
+  });
+}
+
+/** One upstream SSE event larger than the provider's max_event_mb: the stream ends instead of growing memory. */
+export function eventTooLarge(maxBytes: number): SluiceError {
+  const mb = Math.round((maxBytes / (1024 * 1024)) * 100) / 100;
+  return new SluiceError('SLUICE_ERR_UPSTREAM_INVALID', 502, 'server_error', `The upstream sent an event larger than the ${mb} MB limit (max_event_mb); the stream was ended.`, {
+    outcome: 'invalid_upstream',
+    openaiCode: 'upstream_event_too_large',
   });
 }

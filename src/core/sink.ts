@@ -1,5 +1,6 @@
 import type { SluiceError } from './errors.js';
 import type { ChunkEvent, FramesEvent } from './events.js';
+import type { Usage } from './types.js';
 
 /**
  * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`; `view` is a
@@ -8,10 +9,30 @@ import type { ChunkEvent, FramesEvent } from './events.js';
  */
 export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: number) => boolean;
 
-/** Where a committed chunk stream goes: the chat SSE writer, or another API's translator. */
-export interface ChunkSink {
-  readonly headersSent: boolean;
-  /** A keep-alive while the first token is awaited (sends the status if not yet sent). */
+/** What a sink tells the access record: the upstream's usage, else the generated characters seen. */
+export interface UsageTally {
+  usage?: Usage;
+  /** Generated characters seen, for estimating usage when the upstream gave none. */
+  completionChars: number;
+  /** The model the upstream said answered (set where a chunk is parsed anyway; for tracing). */
+  responseModel?: string;
+  /** Finish reasons seen, by choice order of arrival (for tracing). */
+  finishReasons?: string[];
+}
+
+/**
+ * What a failure needs to know of a response under way: whether it has committed (sent its status
+ * and maybe events, so an error can only be an in-stream event now) and how to end it with one.
+ */
+export interface Committable {
+  readonly committed: boolean;
+  /** Ends the stream with the front's in-stream error event. Only called once committed. */
+  fail(error: SluiceError): void;
+}
+
+/** Where a committed chunk stream goes: a front's translation of canonical events into its SSE. */
+export interface ChunkSink extends Committable {
+  /** A keep-alive while the first token is awaited (sends the status if not yet sent: commits). */
   ping(): void;
   /** A batch of chunks; resolves when the client can take more (backpressure). */
   write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined;
@@ -23,5 +44,4 @@ export interface ChunkSink {
   /** How many choices got a finish_reason so far (an EOF is complete once all did). */
   readonly finishedChoices: number;
   end(): void;
-  fail(error: SluiceError): void;
 }

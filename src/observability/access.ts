@@ -1,5 +1,6 @@
 import type { ProviderConfig } from '../config/schema.js';
-import type { Usage } from '../core/types.js';
+import type { ChatRequest, Usage } from '../core/types.js';
+import { estimateUsage } from './usage.js';
 
 export interface AttemptRecord {
   provider: string;
@@ -37,4 +38,69 @@ export interface AccessRecord {
   synthesized?: boolean;
   /** The provider (and key digest) whose attempt answered: its usage counts toward their tpm and price. */
   servedBy?: { provider: ProviderConfig; keyId: string | undefined };
+}
+
+/** A request's record before anything is known but its endpoint and client. */
+export function newAccessRecord(api: string, client: string | undefined): AccessRecord {
+  return { api, model: '', stream: false, attempts: [], outcome: 'ok', status: 200, client, completionChars: 0 };
+}
+
+/**
+ * Where a finished request is written down: its metrics and its access line, in one place. The
+ * record is filled in while the request runs (the exchange, the attempt loop, the sink); nothing
+ * reads it before finish.
+ */
+export class AccessLog {
+  constructor(
+    /**
+     * Where access lines go: the same destination without redaction (its cost: bench/PROFILE.md,
+     * "access log"). An access line carries only fields Sluice sets, never headers, keys or bodies.
+     */
+    private readonly log: AccessLogger,
+    private readonly metrics: RequestMetrics,
+  ) {}
+
+  /** Usage estimated if the upstream gave none (for a request that completed), metrics, the line. */
+  finish(reqId: string, record: AccessRecord, startedAt: number, request: ChatRequest | undefined): void {
+    if (record.usage === undefined && record.outcome === 'ok' && request !== undefined) {
+      record.usage = estimateUsage(request, record.completionChars);
+      record.usageEstimated = true;
+    }
+    const durationMs = Date.now() - startedAt;
+    this.metrics.requestFinished(record, durationMs);
+    const usage = record.usage;
+    this.log.info(
+      {
+        reqId,
+        api: record.api,
+        model: record.model,
+        client: record.client,
+        provider: record.provider,
+        upstream_model: record.upstreamModel,
+        upstream_status: record.upstreamStatus,
+        stream: record.stream,
+        status: record.status,
+        outcome: record.outcome,
+        attempts: record.attempts,
+        ttft_ms: record.ttftMs,
+        duration_ms: durationMs,
+        prompt_tokens: usage?.prompt_tokens,
+        completion_tokens: usage?.completion_tokens,
+        usage_estimated: record.usageEstimated,
+        aggregated: record.aggregated,
+        synthesized: record.synthesized,
+      },
+      'request completed',
+    );
+  }
+}
+
+/** What the metrics take of a finished request (observability/metrics.ts). */
+export interface RequestMetrics {
+  requestFinished(record: AccessRecord, durationMs: number): void;
+}
+
+/** The one method of a pino logger an access log uses. */
+export interface AccessLogger {
+  info(fields: object, message: string): void;
 }

@@ -28,6 +28,17 @@ export interface BuildContext {
  */
 export interface Adapter<S = unknown> {
   buildRequest(request: ChatRequest, context: BuildContext): UpstreamRequest;
+  /**
+   * The headers every request to this provider carries (content type, configured headers, the key
+   * in its scheme), with a native passthrough's client headers (`passed`) under the configured
+   * ones; a fresh object.
+   */
+  headers(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string>;
+  /**
+   * Native passthrough (fronts/front.ts, NativeProtocol): the path after `base_url` where this
+   * provider serves the front protocol `protocol` itself, or undefined when it does not.
+   */
+  nativePath?(protocol: string, provider: ProviderConfig): string | undefined;
   initStream(): S;
   /** Zero or more canonical events for one upstream SSE event. */
   parseEvent(event: SseEvent, state: S): StreamEvent[];

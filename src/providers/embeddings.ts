@@ -2,6 +2,9 @@ import { badRequest, upstreamInvalid } from '../core/errors.js';
 import { joinUrl } from '../core/url.js';
 import type { ProviderType } from '../config/schema.js';
 import type { BuildContext, UpstreamRequest } from './adapter.js';
+import { azureHeaders } from './azure.js';
+import { geminiHeaders } from './gemini/request.js';
+import { openaiHeaders } from './openai.js';
 
 /** POST /v1/embeddings as the client sent it: fields Sluice does not know are kept. */
 export interface EmbeddingsRequest {
@@ -36,12 +39,6 @@ export interface EmbeddingsAdapter {
   parseResponse(body: unknown, request: EmbeddingsRequest): { body: EmbeddingsResponse | undefined; usage: EmbeddingsUsage | undefined };
 }
 
-function openaiHeaders(context: BuildContext, keyHeader: 'authorization' | 'api-key'): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...context.provider.headers };
-  if (context.apiKey !== undefined) headers[keyHeader] = keyHeader === 'authorization' ? `Bearer ${context.apiKey}` : context.apiKey;
-  return headers;
-}
-
 /** The client's body with the upstream's model name: every other field as sent. */
 function passthroughBody(request: EmbeddingsRequest, context: BuildContext): string {
   const body = Object.assign({}, request);
@@ -62,7 +59,7 @@ function checkList(body: unknown): void {
 /** OpenAI-compatible upstreams (and the mock): `{base_url}/embeddings`, body and answer untouched. */
 const openaiEmbeddings: EmbeddingsAdapter = {
   buildRequest(request, context) {
-    return { url: joinUrl(context.provider.base_url ?? 'http://mock.invalid', '/embeddings'), method: 'POST', headers: openaiHeaders(context, 'authorization'), body: passthroughBody(request, context) };
+    return { url: joinUrl(context.provider.base_url ?? 'http://mock.invalid', '/embeddings'), method: 'POST', headers: openaiHeaders(context.provider, context.apiKey), body: passthroughBody(request, context) };
   },
   parseResponse(body) {
     checkList(body);
@@ -78,7 +75,7 @@ const azureEmbeddings: EmbeddingsAdapter = {
     return {
       url: joinUrl(context.provider.base_url ?? '', `/openai/deployments/${deployment}/embeddings?api-version=${version}`),
       method: 'POST',
-      headers: openaiHeaders(context, 'api-key'),
+      headers: azureHeaders(context.provider, context.apiKey),
       body: passthroughBody(request, context),
     };
   },
@@ -101,8 +98,7 @@ function geminiTexts(input: EmbeddingsRequest['input']): string[] {
 /** Gemini: `models/{model}:batchEmbedContents`, one request per input text. */
 const geminiEmbeddings: EmbeddingsAdapter = {
   buildRequest(request, context) {
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...context.provider.headers };
-    if (context.apiKey !== undefined) headers['x-goog-api-key'] = context.apiKey;
+    const headers = geminiHeaders(context.provider, context.apiKey);
     const model = `models/${context.upstreamModel}`;
     const requests = geminiTexts(request.input).map((text) => {
       const one: Record<string, unknown> = { model, content: { parts: [{ text }] } };

@@ -5,6 +5,8 @@ import type { Adapter, BuildContext, UpstreamRequest } from './adapter.js';
 import { errorFieldsFromBody, upstreamStatusError } from './upstream-error.js';
 import type { SseEvent, StreamEvent } from '../core/events.js';
 import { joinUrl } from '../core/url.js';
+import type { ProviderConfig } from '../config/schema.js';
+import { requestHeaders } from './headers.js';
 
 const DONE: StreamEvent = { type: 'done' };
 const OPEN_BRACE = 123;
@@ -31,20 +33,29 @@ export function streamErrorEvent(payload: unknown): StreamEvent {
   return { type: 'error', error: upstreamErrorEvent(fields.message, type, fields.code ?? null, 502, retryable) };
 }
 
+export function openaiHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
+  return requestHeaders(provider, apiKey, 'authorization', 'Bearer ', undefined, passed);
+}
+
 /**
  * Any OpenAI-compatible upstream. Streams pass through: each event's JSON text is forwarded as
  * received and parsed only when it may be an error.
  */
 export const openaiAdapter: Adapter<null> = {
   buildRequest(request: ChatRequest, context: BuildContext): UpstreamRequest {
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...context.provider.headers };
-    if (context.apiKey !== undefined) headers.authorization = `Bearer ${context.apiKey}`;
     return {
       url: joinUrl(context.provider.base_url ?? 'http://mock.invalid', '/chat/completions'),
       method: 'POST',
-      headers,
+      headers: openaiHeaders(context.provider, context.apiKey),
       body: openaiRequestBody(request, context),
     };
+  },
+
+  headers: openaiHeaders,
+
+  // `responses: native`: /v1/responses goes byte for byte to the upstream's own /responses.
+  nativePath(protocol: string, provider: ProviderConfig): string | undefined {
+    return protocol === 'responses' && provider.responses === 'native' ? '/responses' : undefined;
   },
 
   initStream(): null {

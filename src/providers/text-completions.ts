@@ -5,7 +5,8 @@ import type { ChatCompletion, ChatCompletionChunk, ChatRequest, ChunkChoice, Com
 import { joinUrl } from '../core/url.js';
 import type { ProviderType } from '../config/schema.js';
 import type { Adapter, BuildContext, UpstreamRequest } from './adapter.js';
-import { openaiAdapter, openaiRequestBody, streamErrorEvent } from './openai.js';
+import { azureHeaders } from './azure.js';
+import { openaiAdapter, openaiHeaders, openaiRequestBody, streamErrorEvent } from './openai.js';
 
 /**
  * Legacy text completions (POST /v1/completions) on OpenAI-compatible upstreams. The pipeline is
@@ -85,21 +86,13 @@ function fromTextCompletion(body: Record<string, unknown>): ChatCompletion {
   return completion;
 }
 
-function headersFor(context: BuildContext, azure: boolean): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...context.provider.headers };
-  if (context.apiKey !== undefined) {
-    if (azure) headers['api-key'] = context.apiKey;
-    else headers.authorization = `Bearer ${context.apiKey}`;
-  }
-  return headers;
-}
-
 function textCompletionAdapter(url: (context: BuildContext) => string, azure: boolean): Adapter<null> {
   return {
     buildRequest(request: ChatRequest, context: BuildContext): UpstreamRequest {
       // The same body rules as chat: unknown fields kept, the upstream's model, usage asked on streams.
-      return { url: url(context), method: 'POST', headers: headersFor(context, azure), body: openaiRequestBody(request, context) };
+      return { url: url(context), method: 'POST', headers: (azure ? azureHeaders : openaiHeaders)(context.provider, context.apiKey), body: openaiRequestBody(request, context) };
     },
+    headers: azure ? azureHeaders : openaiHeaders,
     initStream: () => null,
     parseEvent(event: SseEvent): StreamEvent[] {
       const data = event.data;

@@ -1,3 +1,4 @@
+import { redactSecrets } from '../core/redact.js';
 import { isJsonObject, tryParseJson } from '../core/json.js';
 import { SluiceError } from '../core/errors.js';
 
@@ -28,11 +29,11 @@ export interface ErrorFields {
   param?: string | null | undefined;
 }
 
-/** An upstream HTTP error carried to the client with the upstream's status. */
+/** An upstream HTTP error carried to the client with the upstream's status; its texts redacted (see redactSecrets). */
 export function upstreamStatusError(status: number, fields: ErrorFields): SluiceError {
-  return new SluiceError('SLUICE_ERR_UPSTREAM_STATUS', status, fields.type ?? defaultErrorType(status), fields.message, {
-    openaiCode: fields.code ?? null,
-    param: fields.param ?? null,
+  return new SluiceError('SLUICE_ERR_UPSTREAM_STATUS', status, fields.type ?? defaultErrorType(status), redactSecrets(fields.message), {
+    openaiCode: fields.code == null ? null : redactSecrets(fields.code),
+    param: fields.param == null ? null : redactSecrets(fields.param),
     retryable: isRetryableStatus(status),
     outcome: 'upstream_status',
   });
@@ -47,9 +48,10 @@ function asString(value: unknown): string | null {
 /**
  * Error fields from any of the shapes upstreams use: OpenAI's nested `{"error":{...}}`, vLLM's integer
  * `code`, a flat `{"message":...}`, FastAPI's `{"detail":...}`, a bare string error, plain text, HTML.
+ * The body is redacted whole first, so that a long text cut below never cuts a key in two.
  */
 export function errorFieldsFromBody(status: number, bodyText: string): ErrorFields {
-  const text = bodyText.trim();
+  const text = redactSecrets(bodyText).trim();
   const parsed = text === '' ? undefined : tryParseJson(text);
   if (isJsonObject(parsed)) {
     const body = parsed;

@@ -18,18 +18,21 @@ export function keyDigest(key: string): string {
 
 /**
  * The provider's keys in rotation. A key that got 429 or 401 rests (for Retry-After, else the
- * provider's key_cooldown_ms); when every key rests, the one that recovers first is used.
+ * provider's key_cooldown_ms; never longer than key_cooldown_max_ms); when every key rests, the
+ * one that recovers first is used.
  */
 export class KeyPool {
   private readonly keys: string[];
   private readonly ids: string[];
   private readonly restingUntil: number[];
+  private readonly maxRestMs: number;
   private next = 0;
 
   constructor(
     provider: ProviderConfig,
     private readonly listener?: HealthListener,
   ) {
+    this.maxRestMs = provider.key_cooldown_max_ms;
     const keys = provider.api_key === undefined ? [...provider.api_keys] : [provider.api_key, ...provider.api_keys];
     this.keys = [...new Set(keys)];
     this.ids = this.keys.map(keyDigest);
@@ -58,8 +61,9 @@ export class KeyPool {
   rest(key: string, ms: number, now = Date.now(), share = true): void {
     const index = this.keys.indexOf(key);
     if (index < 0) return;
-    this.restingUntil[index] = now + ms;
-    if (share) this.listener?.keyRested(this.ids[index] as string, now + ms);
+    const until = now + Math.min(ms, this.maxRestMs);
+    this.restingUntil[index] = until;
+    if (share) this.listener?.keyRested(this.ids[index] as string, until);
   }
 
   /** A rest another process decided (by the key's digest); a longer local rest is kept. */
@@ -114,13 +118,28 @@ export class CircuitBreaker {
 
   failure(now = Date.now()): void {
     this.failures++;
-    if (this.state === 'half_open' || this.failures >= this.settings.failure_threshold) {
-      const wasOpen = this.state === 'open';
-      this.state = 'open';
-      this.openedAt = now;
-      this.probing = false;
-      if (!wasOpen) this.listener?.circuitOpened(now, now + this.settings.cooldown_ms);
-    }
+    if (this.state === 'half_open' || this.failures >= this.settings.failure_threshold) this.reopen(now);
+  }
+
+  /**
+   * An attempt ended in neither success() nor failure(): an upstream 4xx, a 429, a client abort.
+   * None counts against a closed circuit, but a half-open one must not wait for a verdict that
+   * never comes: `up` (the provider answered) closes it, `refused` (a 429) re-opens it, and
+   * `unknown` (the client left first) lets the next request probe.
+   */
+  settle(verdict: 'up' | 'refused' | 'unknown', now = Date.now()): void {
+    if (this.state !== 'half_open' || !this.probing) return;
+    if (verdict === 'up') this.success();
+    else if (verdict === 'refused') this.reopen(now);
+    else this.probing = false;
+  }
+
+  private reopen(now: number): void {
+    const wasOpen = this.state === 'open';
+    this.state = 'open';
+    this.openedAt = now;
+    this.probing = false;
+    if (!wasOpen) this.listener?.circuitOpened(now, now + this.settings.cooldown_ms);
   }
 
   /** Another process opened the circuit: skip the provider until its cooldown ends, then probe. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
 import { closeState, createState, type Gateway, type StateServices } from './state.js';
@@ -11,15 +11,16 @@ import { StoreGuard } from '../state/guard.js';
 import { createStore, describeStore } from '../state/index.js';
 import { Tracing } from '../observability/tracing.js';
 import type { ClientIdentity } from './auth.js';
-import { handleChatCompletion } from '../fronts/chat/handler.js';
-import { fromFastifyError, sendError } from './error-reply.js';
+import type { Front } from '../fronts/front.js';
+import { fronts } from '../fronts/index.js';
+import { openaiClientKey, openaiErrorReply } from '../fronts/openai.js';
+import { AccessLog } from '../observability/access.js';
+import { serveFront } from './exchange.js';
+import { fromFastifyError, sendError, tooDeep } from './error-reply.js';
+import { boundInflightBodies, clientErrorHandler, lingerAfterRejecting, serverFactory } from './client-limits.js';
+import { jsonDepthExceeds } from '../core/json-depth.js';
 import { findModel, listModels } from './models.js';
 import { adminDisabled, usageReport } from './usage.js';
-import { handleResponses } from '../fronts/responses/handler.js';
-import { handleEmbeddings } from '../fronts/embeddings/handler.js';
-import { handleTextCompletion } from '../fronts/completions/handler.js';
-import { handleCountTokens, handleMessages } from '../fronts/messages/handler.js';
-import { anthropicErrorReply } from '../fronts/messages/errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,9 +48,11 @@ export interface App {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** The Anthropic Messages front's paths (`/v1/messages`, `/v1/messages/count_tokens`, and what is unknown under them). */
-function isMessagesPath(url: string): boolean {
-  return url.startsWith('/v1/messages') && (url.length === 12 || url[12] === '/' || url[12] === '?');
+/** Whether `url` is `prefix` itself or below it (`/v1/messages`, `/v1/messages/x`, `/v1/messages?q`). */
+function isUnder(url: string, prefix: string): boolean {
+  if (!url.startsWith(prefix)) return false;
+  const next = url[prefix.length];
+  return next === undefined || next === '/' || next === '?';
 }
 /** After the grace period: how long the streams it ended get to write their last event. */
 const LAST_WRITES_MS = 100;
@@ -58,6 +61,8 @@ const LAST_WRITES_MS = 100;
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const bodyLimitMb = config.server.body_limit_mb;
   const app = Fastify({
+    serverFactory: serverFactory(config.server, Math.floor(bodyLimitMb * 1024 * 1024)),
+    clientErrorHandler,
     logger: options.logStream ? { ...loggerOptions(options.logLevel), stream: options.logStream } : loggerOptions(options.logLevel),
     bodyLimit: Math.floor(bodyLimitMb * 1024 * 1024),
     // One access line per request is written by the routes themselves, not fastify's pair.
@@ -78,12 +83,21 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const gateway: Gateway = {
     state: createState(config, services),
     log: app.log,
-    accessLog: app.log.child({}, { redact: [] }),
+    // The same destination without redaction: an access line carries only fields Sluice sets.
+    access: new AccessLog(app.log.child({}, { redact: [] }), metrics),
     sseAutodetectWarned: new Set(),
     inflight: new Set(),
     metrics,
     services,
     tracing: Tracing.enabled(config.tracing) ? new Tracing(config.tracing, app.log) : undefined,
+  };
+  const frontByPath = new Map(fronts.flatMap((front) => front.paths.map((path) => [path, front] as const)));
+  /** The front whose route this request is on, if any. */
+  const frontOf = (request: FastifyRequest): Front | undefined => {
+    const url = request.routeOptions.url;
+    if (url !== undefined) return frontByPath.get(url);
+    // No route: an unknown endpoint, in the shape of the front whose prefix it is under.
+    return fronts.find((front) => front.prefix !== undefined && isUnder(request.url, front.prefix));
   };
 
   // Before the port opens: the store answers (or the wait gives up; on_error covers the rest), and
@@ -96,12 +110,15 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   });
 
   app.decorateRequest('client', undefined);
+  boundInflightBodies(app, config.server.inflight_body_mb * 1024 * 1024, Math.floor(bodyLimitMb * 1024 * 1024), config.server.inflight_body_mb);
 
   // Any content type is read as JSON: curl without -H 'content-type' must still work.
   app.removeAllContentTypeParsers();
+  const maxDepth = config.server.max_json_depth;
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
+    if (jsonDepthExceeds(text, maxDepth)) return done(tooDeep(maxDepth), undefined);
     try {
       done(null, JSON.parse(text));
     } catch (err) {
@@ -114,26 +131,21 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     if (request.url.startsWith('/v1/sluice/')) {
       // Sluice's own admin API: admin keys only (client keys are not enough).
       if (!gateway.state.admin.enabled) throw adminDisabled();
-      gateway.state.admin.check(request.headers);
-    } else if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check(request.headers);
+      gateway.state.admin.check(openaiClientKey(request.headers));
+    } else if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check((frontOf(request)?.clientKey ?? openaiClientKey)(request.headers));
   });
-
-  /** Errors on the Anthropic front's paths leave in Anthropic's shape, every other in OpenAI's. */
-  const replyError = (url: string, reply: FastifyReply, error: SluiceError): FastifyReply => {
-    if (!isMessagesPath(url)) return sendError(reply, error);
-    const out = anthropicErrorReply(error);
-    return reply.code(out.status).headers(out.headers).type('application/json').send(JSON.stringify(out.body));
-  };
 
   app.setErrorHandler(async (err, request, reply) => {
     const error = fromFastifyError(err as Parameters<typeof fromFastifyError>[0], bodyLimitMb);
+    if (error.code === 'SLUICE_ERR_BODY_TOO_LARGE' || error.code === 'SLUICE_ERR_SERVER_BUSY') lingerAfterRejecting(request, reply);
     if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: error.code, url: request.url }, 'request rejected');
-    return replyError(request.url, reply, error);
+    // On a front's path, in that front's shape (fastify's errors, a failed client-key check).
+    return sendError(reply, (frontOf(request)?.errorReply ?? openaiErrorReply)(error));
   });
 
   app.setNotFoundHandler(async (request, reply) =>
-    replyError(request.url, reply, new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' })),
+    sendError(reply, (frontOf(request)?.errorReply ?? openaiErrorReply)(new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' }))),
   );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -146,38 +158,18 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   // Model ids hold slashes (`openai/gpt-4o`): the rest of the path is the id.
   app.get('/v1/models/*', async (request) => findModel(gateway.state, (request.params as { '*': string })['*'], app.log));
 
-  app.post('/v1/embeddings', async (request, reply) => {
-    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-    await handleEmbeddings(gateway, request, reply);
-  });
-
-  app.post('/v1/completions', async (request, reply) => {
-    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-    await handleTextCompletion(gateway, request, reply);
-  });
-
   app.get('/v1/sluice/usage', async () => usageReport(gateway.state, gateway.services));
 
-  app.post('/v1/chat/completions', async (request, reply) => {
-    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-    await handleChatCompletion(gateway, request, reply);
-  });
+  for (const front of fronts) {
+    for (const path of front.paths) {
+      app.post(path, async (request, reply) => {
+        if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
+        await serveFront(gateway, front, request, reply);
+      });
+    }
+  }
 
   const metricsServers: Server[] = [];
-  app.post('/v1/responses', async (request, reply) => {
-    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-    await handleResponses(gateway, request, reply);
-  });
-
-  app.post('/v1/messages', async (request, reply) => {
-    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-    await handleMessages(gateway, request, reply);
-  });
-
-  app.post('/v1/messages/count_tokens', async (request, reply) => {
-    if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-    await handleCountTokens(gateway, request, reply);
-  });
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);

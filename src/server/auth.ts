@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientKeyConfig } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
 
@@ -31,10 +30,9 @@ export class ClientAuth {
     return this.entries.length > 0;
   }
 
-  /** The caller's identity; undefined when auth is off. */
-  check(headers: IncomingHttpHeaders): ClientIdentity | undefined {
+  /** The caller's identity from the key it presented (as its front reads it); undefined when auth is off. */
+  check(presented: string | undefined): ClientIdentity | undefined {
     if (!this.enabled) return undefined;
-    const presented = bearer(headers.authorization) ?? single(headers['x-api-key']);
     if (presented === undefined) {
       throw new SluiceError('SLUICE_ERR_UNAUTHORIZED', 401, 'invalid_request_error', 'Missing API key. Send it as "Authorization: Bearer <key>".', { openaiCode: 'invalid_api_key' });
     }
@@ -58,14 +56,4 @@ export function checkModelAllowed(identity: ClientIdentity | undefined, model: s
       openaiCode: 'model_not_allowed',
     });
   }
-}
-
-function bearer(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const match = /^Bearer\s+(.+)$/i.exec(value.trim());
-  return match?.[1]?.trim();
-}
-
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

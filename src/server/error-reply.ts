@@ -1,9 +1,10 @@
 import type { FastifyReply } from 'fastify';
 import { SluiceError } from '../core/errors.js';
+import type { ErrorReply } from '../fronts/front.js';
 
-/** Before the first byte every error leaves as JSON with its status (after it, see SseWriter.fail). */
-export function sendError(reply: FastifyReply, error: SluiceError): FastifyReply {
-  return reply.code(error.status).headers(error.headers).type('application/json').send(JSON.stringify(error.toBody()));
+/** An error that is no request's (fastify's own, an unknown endpoint), as the front's ErrorReply says. */
+export function sendError(reply: FastifyReply, out: ErrorReply): FastifyReply {
+  return reply.code(out.status).headers(out.headers).type('application/json').send(out.body);
 }
 
 interface FastifyLikeError {
@@ -16,6 +17,8 @@ interface FastifyLikeError {
 export function fromFastifyError(err: FastifyLikeError, bodyLimitMb: number): SluiceError {
   if (err instanceof SluiceError) return err;
   switch (err.code) {
+    case 'SLUICE_JSON_TOO_DEEP':
+      return new SluiceError('SLUICE_ERR_BAD_REQUEST', 400, 'invalid_request_error', err.message, { openaiCode: 'json_too_deep' });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new SluiceError('SLUICE_ERR_BODY_TOO_LARGE', 413, 'invalid_request_error', `The request body is larger than the ${bodyLimitMb} MB limit (server.body_limit_mb).`, { openaiCode: 'request_too_large' });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -26,4 +29,9 @@ export function fromFastifyError(err: FastifyLikeError, bodyLimitMb: number): Sl
   const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
   if (status < 500) return new SluiceError('SLUICE_ERR_BAD_REQUEST', status, 'invalid_request_error', err.message);
   return new SluiceError('SLUICE_ERR_INTERNAL', 500, 'server_error', 'Internal gateway error.', { cause: err });
+}
+
+/** A request body nested deeper than server.max_json_depth, as the content parser reports it. */
+export function tooDeep(maxDepth: number): Error {
+  return Object.assign(new Error(`The request body nests objects and arrays more than ${maxDepth} levels deep (server.max_json_depth).`), { code: 'SLUICE_JSON_TOO_DEEP', statusCode: 400 });
 }

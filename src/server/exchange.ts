@@ -1,44 +1,20 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ProviderConfig } from '../config/schema.js';
-import { SluiceError, upstreamTimeout, asSluiceError } from '../core/errors.js';
-import type { Gateway, RequestContext } from './state.js';
+import { asSluiceError, SluiceError, upstreamTimeout } from '../core/errors.js';
+import type { ChunkSink, Committable } from '../core/sink.js';
+import type { ChatCompletion } from '../core/types.js';
+import type { Front, FrontRequest } from '../fronts/front.js';
+import { newAccessRecord, type AccessRecord } from '../observability/access.js';
+import { completionChars } from '../observability/usage.js';
+import { completeForClient, streamInto } from '../pipeline.js';
+import { completeNative, NativeSink, servesNatively, streamNative } from '../pipeline-native.js';
 import { resolveModel } from '../routing/route.js';
-import type { ChatRequest } from '../core/types.js';
+import { SseWriter, watchFlush } from '../streaming/sse-writer.js';
 import { Cancellation } from '../upstream/cancellation.js';
-import { estimateUsage } from '../observability/usage.js';
 import type { ClientGrant } from '../limits/limiter.js';
-import { watchFlush } from '../streaming/sse-writer.js';
 import { checkModelAllowed } from './auth.js';
-import type { AccessRecord } from '../observability/access.js';
-
-/** A JSON body to send exactly as received (a native passthrough), not re-serialised. */
-export class RawJson {
-  constructor(readonly text: string) {}
-}
-
-/** How one API serves a validated request through the pipeline, streamed or whole. */
-export interface ExchangeHandlers {
-  /** Parse and validate the body (throws a 400 SluiceError), as the chat request to run. */
-  parse(body: unknown): ChatRequest;
-  /** A stream client: the reply is hijacked; write to `res`, sending `headers()` (a fresh object each call) with the status. */
-  stream(ctx: RequestContext, res: ServerResponse, headers: () => Record<string, string>): Promise<void>;
-  /** A non-stream client: the JSON body to send (a RawJson goes out byte for byte). */
-  complete(ctx: RequestContext): Promise<unknown>;
-  /** An error before the first byte in this API's own shape; OpenAI's when absent. */
-  errorReply?(error: SluiceError): ErrorReply;
-}
-
-/** An error response: status, JSON body and headers. */
-export interface ErrorReply {
-  status: number;
-  body: unknown;
-  headers: Record<string, string>;
-}
-
-function openaiErrorReply(error: SluiceError): ErrorReply {
-  return { status: error.status, body: error.toBody(), headers: error.headers };
-}
+import type { Gateway, RequestContext } from './state.js';
 
 function clientAbort(): SluiceError {
   return new SluiceError('SLUICE_ERR_CLIENT_ABORT', 499, 'invalid_request_error', 'The client closed the connection.', { outcome: 'client_abort' });
@@ -50,13 +26,14 @@ function totalTimeout(providers: ProviderConfig[]): { ms: number; error: () => S
 }
 
 /**
- * One request's life: validate, check the client may use the model, route, run the pipeline into
- * the sink the client asked for, turn any failure into the right error, write the access line.
+ * One request to a front, from parse to access line: validate (the front), check the client may use
+ * the model, route, run the pipeline (or the front's native passthrough) into the front's sink or
+ * JSON builder, deliver any failure (deliverError), then finish the access record once.
  */
-export async function runExchange(gateway: Gateway, request: FastifyRequest, reply: FastifyReply, handlers: ExchangeHandlers): Promise<void> {
+export async function serveFront(gateway: Gateway, front: Front, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const startedAt = Date.now();
   const state = gateway.state; // a reload during this request does not touch it
-  const record: AccessRecord = { api: request.routeOptions.url ?? request.url, model: '', stream: false, attempts: [], outcome: 'ok', status: 200, client: request.client?.name, completionChars: 0 };
+  const record = newAccessRecord(request.routeOptions.url ?? request.url, request.client?.name);
   const res = reply.raw;
   const cancellation = new Cancellation();
   // A client that goes away (before or after the first token) aborts the upstream request at once.
@@ -74,27 +51,29 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
     if (record.provider !== undefined) out['x-sluice-provider'] = record.provider;
     return out;
   };
-  let body: ChatRequest | undefined;
   // The key's limits are checked while the body is validated: the store's round trip overlaps it.
   const admission = state.limits.admit(request.client?.name);
+  let parsed: FrontRequest | undefined;
+  let sink: Committable | undefined;
   let failure: SluiceError | undefined;
   const trace = gateway.tracing?.startRequest(record.api, request.method, request.headers, startedAt);
   try {
-    body = handlers.parse(request.body);
-    trace?.requested(body);
-    record.model = body.model;
-    record.stream = body.stream === true;
-    checkModelAllowed(request.client, body.model);
+    parsed = front.parse(request.body, request.headers, request.url);
+    const chat = parsed.chat;
+    trace?.requested(chat);
+    record.model = chat.model;
+    record.stream = chat.stream === true;
+    checkModelAllowed(request.client, chat.model);
     grant = admission instanceof Promise ? await admission : admission;
-    const resolution = resolveModel(state.config, body.model);
+    const resolution = resolveModel(state.config, chat.model);
     record.route = resolution.route?.name ?? resolution.targets[0]?.provider.name;
     const total = totalTimeout(resolution.targets.map((t) => t.provider));
     totalTimer = setTimeout(() => cancellation.abort(total.error()), total.ms);
     const traceparent = request.headers.traceparent;
-    const ctx: RequestContext = {
+    const requestCtx: RequestContext = {
       gateway,
       state,
-      request: body,
+      request: chat,
       resolution,
       record,
       signal: cancellation,
@@ -104,42 +83,55 @@ export async function runExchange(gateway: Gateway, request: FastifyRequest, rep
       traceparent: typeof traceparent === 'string' ? traceparent : undefined,
       trace,
     };
-    if (record.stream) {
+    const ctx = parsed.route?.(requestCtx) ?? requestCtx;
+    const nativeRequest = parsed.native;
+    const native = front.native !== undefined && nativeRequest !== undefined && servesNatively(ctx, front.native.protocol) ? front.native : undefined;
+    if (native === undefined && parsed.untranslatable !== undefined) throw parsed.untranslatable;
+    const local = native === undefined ? parsed.local?.() : undefined;
+    if (local !== undefined) {
+      record.usage = local.usage;
+      record.ttftMs = Date.now() - startedAt;
+      await reply.code(200).headers(headers()).type('application/json').send(local.body);
+    } else if (record.stream) {
       reply.hijack();
       const flushed = watchFlush(res);
-      await handlers.stream(ctx, res, headers);
-      // `ok` only if the end (`[DONE]`) reached the socket, not merely was written. (A response
-      // neither ended nor destroyed would never settle; every stream handler ends its own.)
+      const writer = new SseWriter(res, headers);
+      if (native !== undefined && nativeRequest !== undefined) {
+        const nativeSink = new NativeSink(writer, front.errorEvent);
+        sink = nativeSink;
+        await streamNative(ctx, native, nativeRequest, nativeSink);
+      } else {
+        const chunkSink: ChunkSink = parsed.sink(writer, record);
+        sink = chunkSink;
+        await streamInto(ctx, chunkSink);
+      }
+      // `ok` only if the stream's end reached the socket, not merely was written. (A response
+      // neither ended nor destroyed would never settle; every sink ends its own.)
       if ((res.writableEnded || res.destroyed) && !(await flushed())) throw clientAbort();
     } else {
-      const result = await handlers.complete(ctx);
+      let text: string;
+      if (native !== undefined && nativeRequest !== undefined) text = await completeNative(ctx, native, nativeRequest);
+      else if (parsed.answer !== undefined) text = await parsed.answer(ctx);
+      else {
+        const { completion, upstreamText } = await completeForClient(ctx);
+        if (completion.usage) record.usage = completion.usage;
+        else record.completionChars = completionChars(completion);
+        if (trace !== undefined) traceCompletion(ctx, completion);
+        text = parsed.complete(completion, upstreamText);
+      }
       record.ttftMs = Date.now() - startedAt;
-      const text = result instanceof RawJson ? result.text : JSON.stringify(result);
       await reply.code(200).headers(headers()).type('application/json').send(text);
     }
   } catch (err) {
     const error = asSluiceError(err);
     failure = error;
     if (error.code === 'SLUICE_ERR_INTERNAL') request.log.error({ err: error.cause ?? error }, 'internal error');
-    if (record.outcome === 'ok') record.outcome = error.outcome;
-    if (error.outcome === 'client_abort') record.status = 499;
-    else if (!res.headersSent) {
-      const out = (handlers.errorReply ?? openaiErrorReply)(error);
-      record.status = out.status;
-      if (reply.sent) sendRawError(res, out, headers());
-      else await reply.code(out.status).headers(headers()).headers(out.headers).type('application/json').send(JSON.stringify(out.body));
-    }
+    await deliverError(front, error, sink, reply, headers, record);
   } finally {
     clearTimeout(totalTimer);
     res.off('close', onClose);
     gateway.inflight.delete(cancellation);
-    if (record.usage === undefined && record.outcome === 'ok' && body !== undefined) {
-      record.usage = estimateUsage(body, record.completionChars);
-      record.usageEstimated = true;
-    }
-    const durationMs = Date.now() - startedAt;
-    gateway.metrics.requestFinished(record, durationMs);
-    logAccess(gateway.accessLog, request.id, record, durationMs);
+    gateway.access.finish(request.id, record, startedAt, parsed?.chat);
     settle(state, admission, grant, record);
     if (trace !== undefined) trace.end(record, record.provider === undefined ? undefined : state.providers.get(record.provider)?.config.type, failure);
   }
@@ -165,36 +157,41 @@ function settle(state: RequestContext['state'], admission: ReturnType<RequestCon
   void state.limits.settle({ client: grant ?? (admission instanceof Promise ? undefined : admission), ...settlement });
 }
 
-/** A hijacked (stream) reply that failed before its first byte: a plain JSON error with its status. */
-function sendRawError(res: ServerResponse, error: ErrorReply, headers: Record<string, string>): void {
-  if (res.destroyed) return;
-  res.writeHead(error.status, { ...error.headers, ...headers, 'content-type': 'application/json' });
-  res.end(JSON.stringify(error.body));
+/** What a span says of a whole completion (only computed when tracing is on). */
+function traceCompletion(ctx: RequestContext, completion: ChatCompletion): void {
+  ctx.record.responseModel = completion.model;
+  ctx.record.finishReasons = completion.choices.flatMap((c) => (c.finish_reason ? [c.finish_reason] : []));
+  ctx.trace?.output(completion.choices.map((c) => c.message));
 }
 
-function logAccess(log: FastifyBaseLogger, reqId: string, record: AccessRecord, durationMs: number): void {
-  const usage = record.usage;
-  log.info(
-    {
-      reqId,
-      api: record.api,
-      model: record.model,
-      client: record.client,
-      provider: record.provider,
-      upstream_model: record.upstreamModel,
-      upstream_status: record.upstreamStatus,
-      stream: record.stream,
-      status: record.status,
-      outcome: record.outcome,
-      attempts: record.attempts,
-      ttft_ms: record.ttftMs,
-      duration_ms: durationMs,
-      prompt_tokens: usage?.prompt_tokens,
-      completion_tokens: usage?.completion_tokens,
-      usage_estimated: record.usageEstimated,
-      aggregated: record.aggregated,
-      synthesized: record.synthesized,
-    },
-    'request completed',
-  );
+/**
+ * The one place that decides how a failure reaches the client. A client that left gets nothing.
+ * Once the sink has committed (its status went out with a ping or the first events) the status
+ * cannot change: the failure is the front's in-stream error event. Before that it is the front's
+ * JSON error with the error's status, whether or not the reply was hijacked for a stream.
+ */
+export async function deliverError(front: Front, error: SluiceError, sink: Committable | undefined, reply: FastifyReply, headers: () => Record<string, string>, record: AccessRecord): Promise<void> {
+  if (record.outcome === 'ok') record.outcome = error.outcome;
+  if (error.outcome === 'client_abort') {
+    record.status = 499;
+    return;
+  }
+  if (sink?.committed === true) {
+    sink.fail(error);
+    return;
+  }
+  const res = reply.raw;
+  if (res.headersSent) return;
+  const out = front.errorReply(error);
+  record.status = out.status;
+  if (reply.sent) sendRaw(res, out.status, { ...out.headers, ...headers() }, out.body);
+  else await reply.headers(headers()).code(out.status).headers(out.headers).type('application/json').send(out.body);
+}
+
+/** A hijacked (stream) reply that failed before its first byte: the JSON error written by hand. */
+function sendRaw(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
+  if (res.destroyed) return;
+  headers['content-type'] = 'application/json';
+  res.writeHead(status, headers);
+  res.end(body);
 }

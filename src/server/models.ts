@@ -41,7 +41,7 @@ async function upstreamModels(runtime: ProviderRuntime, log: FastifyBaseLogger):
   const timer = setTimeout(() => cancellation.abort(new Error(`no answer within ${limitMs} ms`)), limitMs);
   try {
     const response = await runtime.client.send(
-      { url: joinUrl(runtime.config.base_url ?? '', '/models'), method: 'GET', headers: { ...runtime.config.headers, ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) } },
+      { url: joinUrl(runtime.config.base_url ?? '', '/models'), method: 'GET', headers: runtime.adapter.headers(runtime.config, key) },
       cancellation,
     );
     const chunks: Uint8Array[] = [];

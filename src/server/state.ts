@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config, ProviderConfig } from '../config/schema.js';
 import type { ChatRequest } from '../core/types.js';
-import type { AccessRecord } from '../observability/access.js';
+import type { AccessLog, AccessRecord } from '../observability/access.js';
 import { Limiter, type LimitMetrics } from '../limits/limiter.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SharedHealth } from '../routing/shared-health.js';
@@ -25,11 +25,8 @@ export interface GatewayState extends UpstreamState {
 export interface Gateway {
   state: GatewayState;
   log: FastifyBaseLogger;
-  /**
-   * Where access lines go: the same destination without redaction (see bench/PROFILE.md for its
-   * cost). An access line carries only fields Sluice sets, never headers, keys or bodies.
-   */
-  accessLog: FastifyBaseLogger;
+  /** Where each finished request's metrics and access line are written. */
+  access: AccessLog;
   /** Providers already warned about answering SSE to a non-stream request (warn once each). */
   sseAutodetectWarned: Set<string>;
   /** One Cancellation per in-flight request, so shutdown can end what outlives the grace period. */

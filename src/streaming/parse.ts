@@ -1,4 +1,5 @@
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
+import { eventTooLarge } from '../core/errors.js';
 import type { ForwardFrame } from '../core/sink.js';
 import type { Adapter } from '../providers/adapter.js';
 import type { FramesEvent, StreamEvent } from '../core/events.js';
@@ -7,6 +8,10 @@ import { nextBytes, type BodySource } from '../core/body.js';
 const LF = 10;
 const CR = 13;
 const DATA_PREFIX = Buffer.from('data: ');
+const BLANK_LINE = Buffer.from('\n\n');
+/** The per-event cap when none is given (providers[].max_event_mb's default). */
+export const DEFAULT_MAX_EVENT_BYTES = 32 * 1024 * 1024;
+const YIELD_AFTER_BYTES = 1024 * 1024;
 
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
@@ -14,47 +19,105 @@ const DATA_PREFIX = Buffer.from('data: ');
  * and, once `forward` is set, hands runs of plain `data: {...}\n\n` frames on as the upstream's
  * own bytes, undecoded (the passthrough hot path). A stream that uses CR line ends or opens with
  * a BOM is left to eventsource-parser whole: its event boundaries are not a simple byte search.
+ *
+ * Linear in the event's size however it arrives: the reads of an incomplete event are kept as a
+ * list, only each new read is searched for the event's end, and the pieces are joined once, when it
+ * comes (re-joining and re-scanning the whole rest on every read made one 40 MB event cost minutes
+ * of CPU and stalled every other client). An event over `maxEventBytes` throws eventTooLarge
+ * instead of growing memory.
  */
 export class SseSplitter {
   forward: ForwardFrame | undefined;
   private readonly parser: EventSourceParser;
-  /** Bytes received and not yet split: `buf` from `pos` on. */
+  /** Bytes received and split as far as `pos`. */
   private buf: Buffer | undefined;
   private pos = 0;
+  /** The reads of an event whose end has not come yet (no blank line in them), in order. */
+  private pieces: Buffer[] | undefined;
+  private piecesBytes = 0;
+  private lastByte = 0;
   private decoder: TextDecoder | undefined;
+  /** With the decoder: bytes fed since eventsource-parser last dispatched an event or a comment. */
+  private sinceEvent = 0;
   private started = false;
   private dispatched = false;
+  /** The size of the last join of an event's pieces (0 once split): a large one is worth a turn of the event loop. */
+  joined = 0;
 
   constructor(
     onMessage: (message: EventSourceMessage) => void,
     private readonly onFrames: (bytes: Buffer, count: number) => void,
+    private readonly maxEventBytes: number = DEFAULT_MAX_EVENT_BYTES,
   ) {
     this.parser = createParser({
       onEvent: (message) => {
         this.dispatched = true;
+        this.sinceEvent = 0;
         onMessage(message);
+      },
+      onComment: () => {
+        this.sinceEvent = 0;
       },
     });
   }
 
   push(read: Uint8Array): void {
     if (this.decoder !== undefined) {
+      this.sinceEvent += read.byteLength;
+      if (this.sinceEvent > this.maxEventBytes) throw eventTooLarge(this.maxEventBytes);
       this.parser.feed(this.decoder.decode(read, { stream: true }));
       return;
     }
     const bytes = Buffer.isBuffer(read) ? read : Buffer.from(read.buffer, read.byteOffset, read.byteLength);
-    const rest = this.buf !== undefined && this.pos < this.buf.length ? this.buf.subarray(this.pos) : undefined;
-    const buf = rest === undefined ? bytes : Buffer.concat([rest, bytes]);
-    const opensWithBom = !this.started && buf[0] === 0xef;
+    const opensWithBom = !this.started && (this.pieces?.[0] ?? bytes)[0] === 0xef;
     this.started = true;
     if (opensWithBom || bytes.indexOf(CR) >= 0) {
-      this.buf = undefined;
+      const held = this.held();
       this.decoder = new TextDecoder();
-      this.parser.feed(this.decoder.decode(buf, { stream: true }));
+      this.sinceEvent = held.length + bytes.length;
+      this.parser.feed(this.decoder.decode(held.length === 0 ? bytes : Buffer.concat([held, bytes]), { stream: true }));
       return;
     }
-    this.buf = buf;
+    const pieces = this.pieces;
+    if (pieces === undefined) {
+      const rest = this.buf !== undefined && this.pos < this.buf.length ? this.buf.subarray(this.pos) : undefined;
+      this.buf = rest === undefined ? bytes : Buffer.concat([rest, bytes]);
+      this.pos = 0;
+      return;
+    }
+    // An event is pending: it ends at the first blank line, which can only be in the new bytes
+    // (or straddle the last read's end). Usually within the first few hundred bytes.
+    const end = this.lastByte === LF && bytes[0] === LF ? 0 : bytes.indexOf(BLANK_LINE);
+    if (end < 0) {
+      this.hold(bytes);
+      return;
+    }
+    if (this.piecesBytes + end > this.maxEventBytes) throw eventTooLarge(this.maxEventBytes);
+    pieces.push(bytes);
+    this.joined = this.piecesBytes + bytes.length;
+    this.buf = Buffer.concat(pieces, this.joined);
     this.pos = 0;
+    this.pieces = undefined;
+    this.piecesBytes = 0;
+  }
+
+  /** Keeps a read of an incomplete event. */
+  private hold(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    (this.pieces ??= []).push(bytes);
+    this.piecesBytes += bytes.length;
+    this.lastByte = bytes[bytes.length - 1] as number;
+    if (this.piecesBytes > this.maxEventBytes) throw eventTooLarge(this.maxEventBytes);
+  }
+
+  /** Every byte received and not yet split, as one buffer (emptied). */
+  private held(): Buffer {
+    const parts = this.pieces ?? [];
+    if (this.buf !== undefined && this.pos < this.buf.length) parts.unshift(this.buf.subarray(this.pos));
+    this.buf = undefined;
+    this.pieces = undefined;
+    this.piecesBytes = 0;
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   }
 
   /**
@@ -70,6 +133,7 @@ export class SseSplitter {
     let runCount = 0;
     let view: DataView | undefined;
     this.dispatched = false;
+    this.joined = 0;
     for (;;) {
       while (buf[pos] === LF) pos++; // blank lines between events dispatch nothing
       // The event ends at the first line end followed by another: one memchr per line.
@@ -96,9 +160,10 @@ export class SseSplitter {
       }
     }
     if (runStart >= 0) this.onFrames(buf.subarray(runStart, pos), runCount);
-    // A copy, so that a partial event does not pin the whole read's memory while the stream idles.
-    this.buf = pos < buf.length ? Buffer.from(buf.subarray(pos)) : undefined;
+    this.buf = undefined;
     this.pos = 0;
+    // A copy, so that a partial event does not pin the whole read's memory while the stream idles.
+    if (pos < buf.length) this.hold(Buffer.from(buf.subarray(pos)));
     return false;
   }
 
@@ -106,6 +171,8 @@ export class SseSplitter {
   end(): void {
     if (this.decoder !== undefined) this.parser.feed(this.decoder.decode());
     this.buf = undefined;
+    this.pieces = undefined;
+    this.piecesBytes = 0;
   }
 }
 
@@ -130,6 +197,7 @@ export class SseEventStream<S> {
     private readonly adapter: Adapter<S>,
     private readonly state: S,
     private eventByEvent = false,
+    maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
   ) {
     this.splitter = new SseSplitter(
       (message) => {
@@ -138,6 +206,7 @@ export class SseEventStream<S> {
         for (let i = 0; i < events.length; i++) this.batch.push(events[i] as StreamEvent);
       },
       (bytes, count) => this.batch.push({ type: 'frames', bytes, count } satisfies FramesEvent),
+      maxEventBytes,
     );
   }
 
@@ -161,6 +230,9 @@ export class SseEventStream<S> {
       const next = await nextBytes(reader, response);
       if (next.done === true) break;
       splitter.push(next.value);
+      // A multi-MB event is decoded, parsed and written in one go: let other clients' requests
+      // in between its join and that, so no single turn of the loop does both.
+      if (splitter.joined > YIELD_AFTER_BYTES) await new Promise(setImmediate);
     }
     splitter.end();
     const tail = this.adapter.endStream(this.state);

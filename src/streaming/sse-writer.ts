@@ -1,7 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import type { SluiceError } from '../core/errors.js';
-
-const DONE_EVENT = 'data: [DONE]\n\n';
 const PING_COMMENT = ': ping\n\n';
 // No `connection` header: node:http sets it from the request (keep-alive, or close when the client
 // asked to close), and a fixed `keep-alive` here kept such a client's socket open.
@@ -12,18 +9,19 @@ const SSE_HEADERS = {
 };
 
 /**
- * A stream response's headers: `headers` (a fresh object, added to) and the SSE ones. Not
- * `{ ...headers, 'content-type': ... }`: V8 spends about 1 µs on each quoted key after a spread,
- * measured 4 µs for four headers, against 0.2 µs for this.
+ * A stream response's headers: `headers` (a fresh object, added to) and the SSE ones. Object.assign
+ * rather than a spread with quoted keys, which V8 makes slow (bench/PROFILE.md, "SSE headers").
  */
 export function withSseHeaders(headers: Record<string, string>): Record<string, string> {
   return Object.assign(headers, SSE_HEADERS);
 }
 
 /**
- * Sink A: the only place SSE text is written. Events are `data: <json>\n\n`, flushed as they come;
- * a write that fills the socket buffer makes the caller wait for 'drain' (backpressure), so a slow
- * client holds the upstream instead of growing memory.
+ * The one writer of every stream response, for every front (chat, Responses, Messages, a native
+ * passthrough): the status and SSE headers, pings, events already framed by the front's sink, and
+ * the last write. Events are flushed as they come; a write that fills the socket buffer makes the
+ * caller wait for 'drain' (backpressure), so a slow client holds the upstream instead of growing
+ * memory. Once the status is out the writer has committed: a failure can only be an in-stream event.
  *
  * Plain `write()` and `end()` only: no corking of the response or its socket. node:http already
  * corks the socket for the rest of the tick on each chunked write (so the writes of one upstream
@@ -40,14 +38,17 @@ export class SseWriter {
     private readonly extraHeaders: () => Record<string, string>,
   ) {}
 
-  get headersSent(): boolean {
+  get committed(): boolean {
     return this.opened;
   }
 
-  open(): void {
+  /** Sends the status and headers (with the upstream's own content type for a native passthrough). */
+  open(contentType?: string): void {
     if (this.opened) return;
     this.opened = true;
-    this.res.writeHead(200, withSseHeaders(this.extraHeaders()));
+    const headers = withSseHeaders(this.extraHeaders());
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    this.res.writeHead(200, headers);
     // No flushHeaders(): the status goes out with the first event (or ping), in one packet.
   }
 
@@ -56,27 +57,22 @@ export class SseWriter {
     if (!this.finished) this.res.write(PING_COMMENT);
   }
 
-  /** Writes pre-framed events; resolves when the client can take more. */
-  write(framed: string | Buffer): Promise<void> | undefined {
+  /** Writes pre-framed events (or a native stream's bytes); resolves when the client can take more. */
+  write(framed: string | Uint8Array): Promise<void> | undefined {
     this.open();
     if (this.finished || this.res.writableEnded || this.res.destroyed) return undefined;
     return writeOrWait(this.res, framed);
   }
 
-  /** `[DONE]` and close, even if the upstream keeps its socket open. */
-  end(): void {
+  /**
+   * The last write (the front's closing events: `[DONE]`, `response.completed`, an error event) and
+   * the end, even if the upstream keeps its socket open.
+   */
+  end(last = ''): void {
     if (this.finished) return;
     this.open();
     this.finished = true;
-    this.res.end(DONE_EVENT);
-  }
-
-  /** One error event the official SDKs throw on, then `[DONE]`. */
-  fail(error: SluiceError): void {
-    if (this.finished) return;
-    this.open();
-    this.finished = true;
-    this.res.end(`data: ${JSON.stringify(error.toBody())}\n\n${DONE_EVENT}`);
+    if (!this.res.destroyed) this.res.end(last);
   }
 }
 

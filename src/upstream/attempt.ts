@@ -113,7 +113,10 @@ async function withRetries<T>(ctx: AttemptContext, runtime: ProviderRuntime, tar
       return result;
     } catch (err) {
       span?.failed(asSluiceError(ctx.signal.aborted ? ctx.signal.reason : err), ctx.record.upstreamStatus);
-      if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (ctx.signal.aborted) {
+        runtime.breaker.settle('unknown');
+        throw ctx.signal.reason;
+      }
       const error = asSluiceError(err);
       ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, status: error.code === 'SLUICE_ERR_UPSTREAM_STATUS' ? error.status : undefined, outcome: error.outcome, ms: Date.now() - started });
       // A key the upstream refused (429/401) rests, and the next key is tried at once.
@@ -125,6 +128,7 @@ async function withRetries<T>(ctx: AttemptContext, runtime: ProviderRuntime, tar
         }
       }
       if (error.retryable && error.status !== 429) runtime.breaker.failure();
+      else runtime.breaker.settle(error.status === 429 ? 'refused' : error.code === 'SLUICE_ERR_UPSTREAM_STATUS' ? 'up' : 'unknown');
       const retryAfter = error.retryAfterMs ?? 0;
       if (!error.retryable || retries >= runtime.config.max_retries || retryAfter > RETRY_AFTER_CAP_MS) throw error;
       retries++;
@@ -170,23 +174,14 @@ export async function sendRequest(ctx: AttemptContext, a: Attempt, upstreamReque
   ctx.record.upstreamStatus = response.status;
   if (response.status < 400) return response;
   const text = await readText(response, 1024 * 1024);
-  const error = redactKey(a.runtime.adapter.parseError(response.status, text), a.apiKey);
+  // parseError's texts pass through redactSecrets (upstreamStatusError): upstreams echo keys.
+  const error = a.runtime.adapter.parseError(response.status, text);
   for (const [name, value] of Object.entries(response.headers)) {
     if (PASSED_HEADERS.test(name) && value !== undefined) error.headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   const retryAfter = retryAfterMs(response.headers);
   if (retryAfter !== undefined) (error as { retryAfterMs?: number }).retryAfterMs = retryAfter;
   throw error;
-}
-
-function redactKey(error: SluiceError, key: string | undefined): SluiceError {
-  if (key === undefined || key.length < 4 || !error.message.includes(key)) return error;
-  return new SluiceError(error.code, error.status, error.type, error.message.split(key).join('[redacted]'), {
-    param: error.param,
-    openaiCode: error.openaiCode,
-    retryable: error.retryable,
-    outcome: error.outcome,
-  });
 }
 
 function retryAfterMs(headers: Record<string, HeaderValue>): number | undefined {

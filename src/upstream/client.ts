@@ -1,3 +1,5 @@
+import { pipeline, type Readable } from 'node:stream';
+import { createBrotliDecompress, createUnzip } from 'node:zlib';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { EgressConfig, ProviderConfig } from '../config/schema.js';
 import { idleTimeout, SluiceError, truncated, upstreamTimeout, upstreamUnreachable } from '../core/errors.js';
@@ -74,6 +76,9 @@ export class UndiciClient implements UpstreamClient {
 
   async send(request: UpstreamRequest, signal: Cancellation): Promise<UpstreamResponse> {
     const { pool, origin, path } = this.target(request.url);
+    // Without Accept-Encoding an upstream may use any coding (RFC 9110); identity keeps the
+    // passthrough byte for byte. One that compresses anyway is decoded (decoded() below).
+    if (request.headers['accept-encoding'] === undefined && request.headers['Accept-Encoding'] === undefined) request.headers['accept-encoding'] = 'identity';
     try {
       const response = await pool.request({
         origin,
@@ -84,6 +89,11 @@ export class UndiciClient implements UpstreamClient {
         signal,
       });
       const body = response.body;
+      const coding = response.headers['content-encoding'];
+      if (typeof coding === 'string' && coding !== 'identity') {
+        const decoded = this.decoded(response.statusCode, body, coding, response.headers);
+        if (decoded !== undefined) return decoded;
+      }
       return {
         status: response.statusCode,
         headers: response.headers,
@@ -107,6 +117,27 @@ export class UndiciClient implements UpstreamClient {
     } catch (err) {
       throw (signal.aborted ? undefined : egressFailure(this.provider, err)) ?? this.classify(err, false);
     }
+  }
+
+  /** A compressed upstream body, decompressed as it is read (rare: Sluice asks for identity). */
+  private decoded(status: number, body: Readable, coding: string, headers: Record<string, HeaderValue>): UpstreamResponse | undefined {
+    const name = coding.trim().toLowerCase();
+    const decoder = name === 'gzip' || name === 'x-gzip' || name === 'deflate' ? createUnzip() : name === 'br' ? createBrotliDecompress() : undefined;
+    if (decoder === undefined) return undefined;
+    // pipeline forwards a read error of the body (an idle timeout, a reset) to the decoder, so the
+    // reader sees the same error it would have seen on the raw body.
+    pipeline(body, decoder, () => undefined);
+    delete headers['content-encoding'];
+    delete headers['content-length'];
+    return {
+      status,
+      headers,
+      body: decoder,
+      destroy: () => decoder.destroy(),
+      buffered: () => decoder.readableLength > 0,
+      release: () => decoder.destroy(),
+      bodyError: (err) => this.classify(err, true),
+    };
   }
 
   classify(err: unknown, inBody: boolean): unknown {

@@ -1,4 +1,5 @@
 import type { Config, ProviderConfig } from '../config/schema.js';
+import { addSecrets } from '../core/redact.js';
 import type { Adapter } from '../providers/adapter.js';
 import { adapterFor } from '../providers/index.js';
 import type { Balancer } from '../routing/balancer.js';
@@ -39,6 +40,8 @@ export function createRuntimes(
 ): Map<string, ProviderRuntime> {
   const providers = new Map<string, ProviderRuntime>();
   for (const provider of config.providers) {
+    // Every key a config names is masked in error texts from now on (see core/redact).
+    addSecrets(provider.api_key === undefined ? provider.api_keys : [provider.api_key, ...provider.api_keys]);
     const listener = listenerFor(provider.name);
     providers.set(provider.name, {
       config: provider,

@@ -31,13 +31,16 @@ describe('the Docker image with no config mounted', () => {
   it(`serves the embedded mock with a warning saying how to mount a config, when ${IMAGE_CONFIG_PATH} is missing`, async () => {
     // The test stands for `docker run sluice`: the image's path must not exist on this machine.
     expect(existsSync(IMAGE_CONFIG_PATH)).toBe(false);
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    running = run([], { PORT: String(port), SLUICE_CONFIG: IMAGE_CONFIG_PATH });
+    running = run([], { PORT: '0', SLUICE_CONFIG: IMAGE_CONFIG_PATH });
     const until = Date.now() + 15_000;
-    while (!running.output().includes('sluice is serving')) {
+    const serving = /"url":"http:\/\/[^":]+:(\d+)"[^\n]*"msg":"sluice is serving"/;
+    // Port 0: the start-up line names the port bound.
+    let match: RegExpExecArray | null;
+    while ((match = serving.exec(running.output())) === null) {
       if (Date.now() > until || running.child.exitCode !== null) throw new Error(`sluice did not start:\n${running.output()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    const port = Number(match[1]);
     const warning = running
       .output()
       .split('\n')

@@ -2,6 +2,7 @@ import { createServer, type ServerResponse, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { truncated } from '../../src/core/errors.js';
+import { chatErrorEvent } from '../../src/fronts/chat/sink.js';
 import { SseWriter, watchFlush } from '../../src/streaming/sse-writer.js';
 import { rawPost } from '../helpers/raw-http.js';
 
@@ -22,6 +23,7 @@ async function serveOnce(drive: (writer: SseWriter, res: ServerResponse) => void
   return rawPost(`http://127.0.0.1:${port}`, '/', {});
 }
 
+const DONE = 'data: [DONE]\n\n';
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('SseWriter', () => {
@@ -31,7 +33,7 @@ describe('SseWriter', () => {
     const served = await serveOnce((writer) => {
       writer.write('data: {"n":1}\n\n');
       writer.write('data: {"n":2}\n\n');
-      writer.end();
+      writer.end(DONE);
     });
     expect(served.trailing).toBe('');
     expect(served.terminated).toBe(true);
@@ -46,7 +48,7 @@ describe('SseWriter', () => {
       await tick();
       writer.write('data: {"n":2}\n\n');
       writer.write('data: {"n":3}\n\n');
-      writer.end();
+      writer.end(DONE);
     });
     expect(served.trailing).toBe('');
     expect(served.body).toBe('data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\ndata: [DONE]\n\n');
@@ -55,7 +57,7 @@ describe('SseWriter', () => {
   it('a failure after events: one error event, then [DONE], then the end', async () => {
     const served = await serveOnce((writer) => {
       writer.write('data: {"n":1}\n\n');
-      writer.fail(truncated('up', 'cut short'));
+      writer.end(chatErrorEvent(truncated('up', 'cut short')));
     });
     expect(served.trailing).toBe('');
     const events = served.body.split('\n\n').filter((e) => e !== '');
@@ -68,7 +70,7 @@ describe('SseWriter', () => {
   it('writes nothing after the end', async () => {
     const served = await serveOnce((writer, res) => {
       writer.write('data: {"n":1}\n\n');
-      writer.end();
+      writer.end(DONE);
       expect(writer.write('data: {"n":2}\n\n')).toBeUndefined();
       writer.ping();
       expect(res.writableEnded).toBe(true);
@@ -109,7 +111,7 @@ describe('watchFlush', () => {
     const served = await serveOnce((writer, res) => {
       const watched = watchFlush(res);
       writer.write('data: {"n":1}\n\n');
-      writer.end();
+      writer.end(DONE);
       flushed = watched();
     });
     expect(served.body).toBe('data: {"n":1}\n\ndata: [DONE]\n\n');

@@ -1,10 +1,16 @@
 import type { SluiceError } from '../../core/errors.js';
+import type { ChunkEvent, FramesEvent } from '../../core/events.js';
+import type { ChunkSink, UsageTally } from '../../core/sink.js';
 import { contentCharsInText } from '../../observability/usage.js';
 import { chunkText, chunkValue, FrameShape, mayHaveUsageOrFinish } from '../../streaming/inspect.js';
 import { frame, type SseWriter } from '../../streaming/sse-writer.js';
-import type { Usage } from '../../core/types.js';
-import type { ChunkEvent, FramesEvent } from '../../core/events.js';
-import type { ChunkSink } from '../../core/sink.js';
+
+export const DONE_EVENT = 'data: [DONE]\n\n';
+
+/** A chat stream's in-stream error: one event the official SDKs throw on, then `[DONE]`. */
+export function chatErrorEvent(error: SluiceError): string {
+  return `data: ${JSON.stringify(error.toBody())}\n\n${DONE_EVENT}`;
+}
 
 /**
  * Sink A for chat completions. Passthrough chunks go out as the upstream's own text; only a chunk
@@ -17,11 +23,11 @@ export class ChatSseSink implements ChunkSink {
   constructor(
     private readonly writer: SseWriter,
     private readonly wantsUsage: boolean,
-    private readonly record: { usage?: Usage; completionChars: number; responseModel?: string; finishReasons?: string[] },
+    private readonly record: UsageTally,
   ) {}
 
-  get headersSent(): boolean {
-    return this.writer.headersSent;
+  get committed(): boolean {
+    return this.writer.committed;
   }
 
   get finishedChoices(): number {
@@ -64,11 +70,11 @@ export class ChatSseSink implements ChunkSink {
   };
 
   end(): void {
-    this.writer.end();
+    this.writer.end(DONE_EVENT);
   }
 
   fail(error: SluiceError): void {
-    this.writer.fail(error);
+    this.writer.end(chatErrorEvent(error));
   }
 
   /** The JSON text to send for a chunk, or undefined to drop it. */

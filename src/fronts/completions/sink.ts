@@ -1,9 +1,9 @@
 import type { SluiceError } from '../../core/errors.js';
 import type { ChunkEvent, FramesEvent } from '../../core/events.js';
-import type { ChunkSink } from '../../core/sink.js';
-import type { AccessRecord } from '../../observability/access.js';
+import type { ChunkSink, UsageTally } from '../../core/sink.js';
 import { toTextChunk } from '../../providers/text-completions.js';
 import { frame, type SseWriter } from '../../streaming/sse-writer.js';
+import { chatErrorEvent, DONE_EVENT } from '../chat/sink.js';
 
 /**
  * The legacy completions stream: each chat chunk the text-completions adapter carried goes out
@@ -15,11 +15,11 @@ export class TextCompletionSseSink implements ChunkSink {
   constructor(
     private readonly writer: SseWriter,
     private readonly wantsUsage: boolean,
-    private readonly record: AccessRecord,
+    private readonly record: UsageTally,
   ) {}
 
-  get headersSent(): boolean {
-    return this.writer.headersSent;
+  get committed(): boolean {
+    return this.writer.committed;
   }
 
   get finishedChoices(): number {
@@ -58,10 +58,10 @@ export class TextCompletionSseSink implements ChunkSink {
   }
 
   end(): void {
-    this.writer.end();
+    this.writer.end(DONE_EVENT);
   }
 
   fail(error: SluiceError): void {
-    this.writer.fail(error);
+    this.writer.end(chatErrorEvent(error));
   }
 }

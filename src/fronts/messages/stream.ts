@@ -1,9 +1,8 @@
-import type { ServerResponse } from 'node:http';
 import { SluiceError, upstreamInvalid } from '../../core/errors.js';
-import type { ChunkSink } from '../../core/sink.js';
+import type { ChunkSink, UsageTally } from '../../core/sink.js';
 import type { ChunkEvent } from '../../core/events.js';
 import { chunkValue } from '../../streaming/inspect.js';
-import { withSseHeaders, writeOrWait } from '../../streaming/sse-writer.js';
+import type { SseWriter } from '../../streaming/sse-writer.js';
 import type { ChunkChoice, Usage } from '../../core/types.js';
 import { errorBody } from './errors.js';
 import { messageId, messageUsage, stopOf, toolUseId, type AnswerOptions, type JsonRecord } from './message.js';
@@ -14,6 +13,11 @@ export function anthropicEvent(type: string, body: JsonRecord): string {
 }
 
 const PING = anthropicEvent('ping', {});
+
+/** Anthropic's in-stream `error` event: how a Messages stream (translated or native) ends on a failure. */
+export function messagesErrorEvent(error: SluiceError): string {
+  return anthropicEvent('error', { error: errorBody(error).error });
+}
 
 interface OpenBlock {
   kind: 'thinking' | 'text' | 'tool_use';
@@ -36,7 +40,6 @@ interface PendingCall {
  * tool_use block. An error after the first byte is one `event: error`, then the stream ends.
  */
 export class MessagesSink implements ChunkSink {
-  private opened = false;
   private started = false;
   private finished = false;
   private nextIndex = 0;
@@ -52,14 +55,13 @@ export class MessagesSink implements ChunkSink {
   private readonly id = messageId();
 
   constructor(
-    private readonly res: ServerResponse,
-    private readonly headers: () => Record<string, string>,
+    private readonly writer: SseWriter,
     private readonly options: AnswerOptions,
-    private readonly record: { usage?: Usage; completionChars: number },
+    private readonly record: UsageTally,
   ) {}
 
-  get headersSent(): boolean {
-    return this.opened;
+  get committed(): boolean {
+    return this.writer.committed;
   }
 
   get finishedChoices(): number {
@@ -69,8 +71,7 @@ export class MessagesSink implements ChunkSink {
   /** Anthropic pings after message_start: once the status is out, the message has started too. */
   ping(): void {
     if (this.finished) return;
-    const out = this.start() + PING;
-    this.res.write(out);
+    void this.writer.write(this.start() + PING);
   }
 
   write(events: ChunkEvent[]): Promise<void> | undefined {
@@ -82,8 +83,7 @@ export class MessagesSink implements ChunkSink {
       out += this.start();
       for (const choice of chunk.choices) if (choice.index === 0) out += this.choice(choice);
     }
-    if (out === '' || this.res.destroyed || this.res.writableEnded) return undefined;
-    return writeOrWait(this.res, out);
+    return out === '' ? undefined : this.writer.write(out);
   }
 
   end(): void {
@@ -101,19 +101,12 @@ export class MessagesSink implements ChunkSink {
   fail(error: SluiceError): void {
     if (this.finished) return;
     // No content_block_stop or message_stop: Anthropic ends a failed stream with the error alone.
-    this.finish(this.start() + anthropicEvent('error', { error: errorBody(error).error }));
-  }
-
-  private openResponse(): void {
-    if (this.opened) return;
-    this.opened = true;
-    this.res.writeHead(200, withSseHeaders(this.headers()));
+    this.finish(this.start() + messagesErrorEvent(error));
   }
 
   private start(): string {
     if (this.started) return '';
     this.started = true;
-    this.openResponse();
     const usage = messageUsage(this.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
     const message = { id: this.id, type: 'message', role: 'assistant', model: this.options.model, content: [], stop_reason: null, stop_sequence: null, stop_details: null, usage };
     return anthropicEvent('message_start', { message });
@@ -121,8 +114,7 @@ export class MessagesSink implements ChunkSink {
 
   private finish(out: string): void {
     this.finished = true;
-    this.openResponse();
-    if (!this.res.destroyed) this.res.end(out);
+    this.writer.end(out);
   }
 
   private choice(choice: ChunkChoice): string {

@@ -1,12 +1,11 @@
-import type { ServerResponse } from 'node:http';
 import type { SluiceError } from '../../core/errors.js';
-import { chunkValue } from '../../streaming/inspect.js';
-import { withSseHeaders, writeOrWait } from '../../streaming/sse-writer.js';
+import type { ChunkEvent } from '../../core/events.js';
+import type { ChunkSink, UsageTally } from '../../core/sink.js';
 import type { ChunkChoice, Usage } from '../../core/types.js';
+import { chunkValue } from '../../streaming/inspect.js';
+import type { SseWriter } from '../../streaming/sse-writer.js';
 import type { ResponsesRequest } from './request.js';
 import { ending, functionCallItem, messageItem, newId, outputTextPart, reasoningItem, responseShell, responsesUsage, type JsonRecord } from './response.js';
-import type { ChunkSink } from '../../core/sink.js';
-import type { ChunkEvent } from '../../core/events.js';
 
 interface TextItem {
   kind: 'reasoning' | 'message';
@@ -25,6 +24,20 @@ interface CallItem {
   done: boolean;
 }
 
+/** One Responses stream event: `event: <type>` and its JSON. */
+function responsesEvent(type: string, body: JsonRecord): string {
+  return `event: ${type}\ndata: ${JSON.stringify(body)}\n\n`;
+}
+
+function errorEventBody(error: SluiceError): JsonRecord {
+  return { code: error.openaiCode ?? error.type, message: error.message, param: error.param };
+}
+
+/** The `error` event alone, for a stream that is not this sink's (a native passthrough's). */
+export function responsesErrorEvent(error: SluiceError): string {
+  return responsesEvent('error', { type: 'error', ...errorEventBody(error) });
+}
+
 /**
  * Sink for `/v1/responses` streams: canonical chat chunks -> the Responses event sequence, framed
  * `event: <type>` + `data: {"type",...,"sequence_number"}` with no `[DONE]`. Reasoning and text are
@@ -34,7 +47,6 @@ export class ResponsesSink implements ChunkSink {
   private sequence = 0;
   private started = false;
   private finished = false;
-  private opened = false;
   private nextIndex = 0;
   private readonly items: Array<{ index: number; item: JsonRecord }> = [];
   private open: TextItem | undefined;
@@ -45,17 +57,16 @@ export class ResponsesSink implements ChunkSink {
   private readonly response: JsonRecord;
 
   constructor(
-    private readonly res: ServerResponse,
-    private readonly headers: () => Record<string, string>,
+    private readonly writer: SseWriter,
     private readonly request: ResponsesRequest,
-    private readonly record: { usage?: Usage; completionChars: number },
+    private readonly record: UsageTally,
   ) {
     this.model = request.model;
     this.response = responseShell(request, newId('resp'), Math.floor(Date.now() / 1000), request.model);
   }
 
-  get headersSent(): boolean {
-    return this.opened;
+  get committed(): boolean {
+    return this.writer.committed;
   }
 
   get finishedChoices(): number {
@@ -63,8 +74,7 @@ export class ResponsesSink implements ChunkSink {
   }
 
   ping(): void {
-    this.openResponse();
-    if (!this.finished) this.res.write(': ping\n\n');
+    this.writer.ping();
   }
 
   write(events: ChunkEvent[]): Promise<void> | undefined {
@@ -90,22 +100,14 @@ export class ResponsesSink implements ChunkSink {
   fail(error: SluiceError): void {
     if (this.finished) return;
     let out = this.start();
-    out += this.event('error', { code: error.openaiCode ?? error.type, message: error.message, param: error.param });
+    out += this.event('error', errorEventBody(error));
     out += this.event('response.failed', { response: this.snapshot({ status: 'failed', error: { code: error.openaiCode ?? error.type, message: error.message } }) });
     this.finish(out);
-  }
-
-  private openResponse(): void {
-    if (this.opened) return;
-    this.opened = true;
-    this.res.writeHead(200, withSseHeaders(this.headers()));
-    this.res.flushHeaders();
   }
 
   private start(): string {
     if (this.started) return '';
     this.started = true;
-    this.openResponse();
     return this.event('response.created', { response: this.snapshot({}) }) + this.event('response.in_progress', { response: this.snapshot({}) });
   }
 
@@ -115,18 +117,17 @@ export class ResponsesSink implements ChunkSink {
   }
 
   private event(type: string, body: JsonRecord): string {
-    return `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.sequence++, ...body })}\n\n`;
+    return responsesEvent(type, { type, sequence_number: this.sequence++, ...body });
   }
 
   private send(out: string): Promise<void> | undefined {
-    if (out === '' || this.res.destroyed || this.res.writableEnded) return undefined;
-    return writeOrWait(this.res, out);
+    if (out === '') return undefined;
+    return this.writer.write(out);
   }
 
   private finish(out: string): void {
     this.finished = true;
-    this.openResponse();
-    if (!this.res.destroyed) this.res.end(out);
+    this.writer.end(out);
   }
 
   private choice(choice: ChunkChoice): string {

@@ -1,5 +1,7 @@
 import { isJsonObject, tryParseJson } from '../../core/json.js';
+import type { ProviderConfig } from '../../config/schema.js';
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
+import { requestHeaders } from '../headers.js';
 import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
 import { badRequest } from '../../core/errors.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
@@ -13,11 +15,14 @@ interface AnthropicMessage {
 
 const THINKING_BUDGET: Record<string, number> = { minimal: 1024, low: 1024, medium: 4096, high: 16384 };
 
+/** `x-api-key` and `anthropic-version` (a native client's own version over the configured one), as every Messages API request carries them. */
+export function anthropicHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
+  return requestHeaders(provider, apiKey, 'x-api-key', '', { 'anthropic-version': provider.anthropic_version }, passed);
+}
+
 /** OpenAI chat request -> Anthropic Messages request. */
 export function buildAnthropicRequest(request: ChatRequest, context: BuildContext): UpstreamRequest {
   const provider = context.provider;
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'anthropic-version': provider.anthropic_version, ...provider.headers };
-  if (context.apiKey !== undefined) headers['x-api-key'] = context.apiKey;
   const body: Record<string, unknown> = { model: context.upstreamModel, stream: context.stream };
   const { system, messages } = translateMessages(request.messages);
   if (system.length > 0) body.system = system;
@@ -38,7 +43,7 @@ export function buildAnthropicRequest(request: ChatRequest, context: BuildContex
   if (Array.isArray(request.tools) && request.tools.length > 0) body.tools = request.tools.map(translateTool);
   const toolChoice = translateToolChoice(request.tool_choice, request.parallel_tool_calls);
   if (toolChoice !== undefined) body.tool_choice = toolChoice;
-  return { url: joinUrl(provider.base_url ?? '', '/messages'), method: 'POST', headers, body: JSON.stringify(body) };
+  return { url: joinUrl(provider.base_url ?? '', '/messages'), method: 'POST', headers: anthropicHeaders(provider, context.apiKey), body: JSON.stringify(body) };
 }
 
 function numberOr(value: unknown, fallback: number): number {

@@ -2,7 +2,7 @@ import type { Adapter } from '../adapter.js';
 import { Aggregator } from '../../streaming/aggregate.js';
 import type { ChatCompletion } from '../../core/types.js';
 import { parseGeminiError } from './error.js';
-import { buildGeminiRequest } from './request.js';
+import { buildGeminiRequest, geminiHeaders } from './request.js';
 import { endGeminiStream, initGeminiStream, parseGeminiEvent, type GeminiStreamState } from './stream.js';
 import { upstreamInvalid } from '../../core/errors.js';
 
@@ -23,6 +23,7 @@ function parseGeminiResponse(body: unknown): ChatCompletion {
 /** `type: gemini`: generateContent and streamGenerateContent?alt=sse. */
 export const geminiAdapter: Adapter<GeminiStreamState> = {
   buildRequest: buildGeminiRequest,
+  headers: geminiHeaders,
   initStream: initGeminiStream,
   parseEvent: parseGeminiEvent,
   endStream: endGeminiStream,

@@ -1,5 +1,7 @@
 import { isJsonObject, tryParseJson } from '../../core/json.js';
+import type { ProviderConfig } from '../../config/schema.js';
 import type { BuildContext, UpstreamRequest } from '../adapter.js';
+import { requestHeaders } from '../headers.js';
 import { imageUrlOf, parseDataUrl, textOf } from '../content.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../../core/types.js';
 import { joinUrl } from '../../core/url.js';
@@ -12,11 +14,13 @@ interface Content {
 
 const THINKING_BUDGET: Record<string, number> = { minimal: 512, low: 1024, medium: 8192, high: 24576 };
 
+export function geminiHeaders(provider: ProviderConfig, apiKey: string | undefined, passed?: Record<string, string>): Record<string, string> {
+  return requestHeaders(provider, apiKey, 'x-goog-api-key', '', undefined, passed);
+}
+
 /** OpenAI chat request -> Gemini generateContent / streamGenerateContent?alt=sse. */
 export function buildGeminiRequest(request: ChatRequest, context: BuildContext): UpstreamRequest {
   const provider = context.provider;
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...provider.headers };
-  if (context.apiKey !== undefined) headers['x-goog-api-key'] = context.apiKey;
   const model = encodeURIComponent(context.upstreamModel);
   const path = context.stream ? `/models/${model}:streamGenerateContent?alt=sse` : `/models/${model}:generateContent`;
   const { system, contents } = translateMessages(request.messages);
@@ -29,7 +33,7 @@ export function buildGeminiRequest(request: ChatRequest, context: BuildContext):
   if (toolConfig !== undefined) body.toolConfig = toolConfig;
   const generationConfig = generationConfigOf(request);
   if (Object.keys(generationConfig).length > 0) body.generationConfig = generationConfig;
-  return { url: joinUrl(provider.base_url ?? '', path), method: 'POST', headers, body: JSON.stringify(body) };
+  return { url: joinUrl(provider.base_url ?? '', path), method: 'POST', headers: geminiHeaders(provider, context.apiKey), body: JSON.stringify(body) };
 }
 
 function generationConfigOf(request: ChatRequest): Record<string, unknown> {

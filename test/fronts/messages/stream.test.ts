@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { upstreamErrorEvent, upstreamTimeout } from '../../../src/core/errors.js';
 import { completionToMessage, type AnswerOptions } from '../../../src/fronts/messages/message.js';
 import { MessagesSink } from '../../../src/fronts/messages/stream.js';
+import { SseWriter } from '../../../src/streaming/sse-writer.js';
 import { Aggregator } from '../../../src/streaming/aggregate.js';
 import type { ChatCompletionChunk, ChunkDelta, Usage } from '../../../src/core/types.js';
 import { parseEvents, validateSequence } from './sequence.js';
@@ -50,7 +51,7 @@ function chunkOf(step: Step): ChatCompletionChunk {
 function run(steps: Step[], opts: Partial<AnswerOptions> = {}, end: 'end' | 'fail' = 'end'): { text: string; events: ReturnType<typeof parseEvents>; message: Record<string, unknown>; record: { usage?: Usage; completionChars: number } } {
   const res = new CapturedResponse();
   const record: { usage?: Usage; completionChars: number } = { completionChars: 0 };
-  const sink = new MessagesSink(res as unknown as ServerResponse, () => ({ 'x-request-id': 'r' }), { ...options, ...opts }, record);
+  const sink = new MessagesSink(new SseWriter(res as unknown as ServerResponse, () => ({ 'x-request-id': 'r' })), { ...options, ...opts }, record);
   for (const step of steps) void sink.write([{ type: 'chunk', chunk: chunkOf(step) }]);
   if (end === 'fail') sink.fail(upstreamErrorEvent('GPU fell over', 'server_error', 'upstream_error'));
   else sink.end();
@@ -175,10 +176,10 @@ describe('Messages stream sink', () => {
 
   it('pings: message_start first, then ping events; a timeout after that is a timeout_error event', () => {
     const res = new CapturedResponse();
-    const sink = new MessagesSink(res as unknown as ServerResponse, () => ({}), options, { completionChars: 0 });
+    const sink = new MessagesSink(new SseWriter(res as unknown as ServerResponse, () => ({})), options, { completionChars: 0 });
     sink.ping();
     sink.ping();
-    expect(sink.headersSent).toBe(true);
+    expect(sink.committed).toBe(true);
     sink.fail(upstreamTimeout('up', 'first byte', 100));
     const events = parseEvents(res.text);
     expect(names(events)).toEqual(['message_start', 'ping', 'ping', 'error']);
@@ -189,7 +190,7 @@ describe('Messages stream sink', () => {
     const { message } = run([{ tool_calls: [{ index: 0, id: 'c', function: { name: 'f', arguments: '{}' } }] }, { content: 'done' }, { finish: 'tool_calls' }]);
     expect((message.content as Array<{ type: string }>).map((b) => b.type)).toEqual(['tool_use', 'text']);
     const res = new CapturedResponse();
-    const sink = new MessagesSink(res as unknown as ServerResponse, () => ({}), options, { completionChars: 0 });
+    const sink = new MessagesSink(new SseWriter(res as unknown as ServerResponse, () => ({})), options, { completionChars: 0 });
     void sink.write([{ type: 'chunk', chunk: chunkOf({ tool_calls: [{ index: 0, id: 'a', function: { name: 'f', arguments: '{' } }] }) }]);
     void sink.write([{ type: 'chunk', chunk: chunkOf({ tool_calls: [{ index: 1, id: 'b', function: { name: 'g', arguments: '{}' } }] }) }]);
     expect(() => sink.write([{ type: 'chunk', chunk: chunkOf({ tool_calls: [{ index: 0, function: { arguments: '}' } }] }) }])).toThrow(/tool call 0/);

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { upstreamErrorEvent } from '../../../src/core/errors.js';
 import { ResponsesSink } from '../../../src/fronts/responses/sink.js';
+import { SseWriter } from '../../../src/streaming/sse-writer.js';
 import { responsesRequestSchema } from '../../../src/fronts/responses/request.js';
 import type { ChunkDelta } from '../../../src/core/types.js';
 import { parseResponsesStream, validateSequence } from './validator.js';
@@ -37,7 +38,7 @@ const request = responsesRequestSchema.parse({ model: 'm', input: 'x' });
 
 function run(deltas: Array<ChunkDelta | { finish: string } | { usage: true }>, fail = false): { events: ReturnType<typeof parseResponsesStream>; response: Record<string, unknown> } {
   const res = new CapturedResponse();
-  const sink = new ResponsesSink(res as unknown as ServerResponse, () => ({}), request, { completionChars: 0 });
+  const sink = new ResponsesSink(new SseWriter(res as unknown as ServerResponse, () => ({})), request, { completionChars: 0 });
   for (const d of deltas) {
     const chunk =
       'usage' in d

@@ -1,11 +1,11 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest } from '../../core/errors.js';
-import { completeForClient, streamInto } from '../../pipeline.js';
-import { originalTextCompletion, textCompletionAdapterFor, toTextCompletion, type TextCompletion } from '../../providers/text-completions.js';
-import { runExchange } from '../../server/exchange.js';
-import type { Gateway, GatewayState, RequestContext } from '../../server/state.js';
-import { SseWriter } from '../../streaming/sse-writer.js';
+import type { ChatCompletion } from '../../core/types.js';
+import { originalTextCompletion, textCompletionAdapterFor, toTextCompletion } from '../../providers/text-completions.js';
+import type { GatewayState, RequestContext } from '../../server/state.js';
 import type { ProviderRuntime } from '../../upstream/runtime.js';
+import { chatErrorEvent } from '../chat/sink.js';
+import type { Front, FrontRequest } from '../front.js';
+import { openaiClientKey, openaiErrorReply } from '../openai.js';
 import { parseTextCompletionRequest } from './request.js';
 import { TextCompletionSseSink } from './sink.js';
 
@@ -61,21 +61,20 @@ function textCompletionContext(ctx: RequestContext): RequestContext {
 }
 
 /** POST /v1/completions (legacy text completions), streamed or whole, on OpenAI-type providers. */
-export function handleTextCompletion(gateway: Gateway, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  return runExchange(gateway, request, reply, {
-    parse: parseTextCompletionRequest,
-    stream: (ctx, res, headers) => streamInto(textCompletionContext(ctx), new TextCompletionSseSink(new SseWriter(res, headers), ctx.request.stream_options?.include_usage === true, ctx.record)),
-    complete: async (ctx): Promise<TextCompletion> => {
-      const { completion } = await completeForClient(textCompletionContext(ctx));
-      if (completion.usage) ctx.record.usage = completion.usage;
-      else ctx.record.completionChars = completion.choices.reduce((n, c) => n + (c.message.content?.length ?? 0), 0);
-      if (ctx.trace !== undefined) {
-        ctx.record.responseModel = completion.model;
-        ctx.record.finishReasons = completion.choices.flatMap((c) => (c.finish_reason ? [c.finish_reason] : []));
-        ctx.trace.output(completion.choices.map((c) => c.message.content));
-      }
+export const completionsFront: Front = {
+  name: 'completions',
+  paths: ['/v1/completions'],
+  clientKey: openaiClientKey,
+  parse(body: unknown): FrontRequest {
+    const chat = parseTextCompletionRequest(body);
+    return {
+      chat,
+      route: textCompletionContext,
+      sink: (writer, tally) => new TextCompletionSseSink(writer, chat.stream_options?.include_usage === true, tally),
       // A whole upstream answer goes back as the upstream wrote it; an aggregated stream is rebuilt.
-      return originalTextCompletion(completion) ?? toTextCompletion(completion);
-    },
-  });
-}
+      complete: (completion: ChatCompletion) => JSON.stringify(originalTextCompletion(completion) ?? toTextCompletion(completion)),
+    };
+  },
+  errorReply: openaiErrorReply,
+  errorEvent: chatErrorEvent,
+};
