@@ -239,6 +239,18 @@ const server = z
   .strict()
   .prefault({});
 
+const responses = z
+  .object({
+    /**
+     * Hosted tools (web_search, file_search, ...) in a /v1/responses request routed to a chat-type
+     * target, which cannot run them: `drop` them (named in a response header and the access log),
+     * or `reject` the request with a 400.
+     */
+    hosted_tools: z.enum(['drop', 'reject']).default('drop'),
+  })
+  .strict()
+  .prefault({});
+
 /**
  * Outbound proxies for every provider without its own `proxy`. Each key left unset here is taken
  * from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, or their lower-case forms) at load time.
@@ -280,6 +292,7 @@ export const configSchema = z
     tracing,
     providers: z.array(provider).min(1, 'at least one provider is required'),
     routes: z.array(route).default([]),
+    responses,
     state,
     /** Prices per model name (the upstream's, or `provider/model`). */
     pricing: z.record(z.string().min(1), modelPrice).default({}),

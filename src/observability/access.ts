@@ -36,6 +36,8 @@ export interface AccessRecord {
   finishReasons?: string[];
   aggregated?: 'forced' | 'autodetected';
   synthesized?: boolean;
+  /** Hosted tools left out of a /v1/responses request because a chat-type target cannot run them. */
+  droppedTools?: string[];
   /** The provider (and key digest) whose attempt answered: its usage counts toward their tpm and price. */
   servedBy?: { provider: ProviderConfig; keyId: string | undefined };
 }
@@ -69,29 +71,30 @@ export class AccessLog {
     const durationMs = Date.now() - startedAt;
     this.metrics.requestFinished(record, durationMs);
     const usage = record.usage;
-    this.log.info(
-      {
-        reqId,
-        api: record.api,
-        model: record.model,
-        client: record.client,
-        provider: record.provider,
-        upstream_model: record.upstreamModel,
-        upstream_status: record.upstreamStatus,
-        stream: record.stream,
-        status: record.status,
-        outcome: record.outcome,
-        attempts: record.attempts,
-        ttft_ms: record.ttftMs,
-        duration_ms: durationMs,
-        prompt_tokens: usage?.prompt_tokens,
-        completion_tokens: usage?.completion_tokens,
-        usage_estimated: record.usageEstimated,
-        aggregated: record.aggregated,
-        synthesized: record.synthesized,
-      },
-      'request completed',
-    );
+    const line = {
+      reqId,
+      api: record.api,
+      model: record.model,
+      client: record.client,
+      provider: record.provider,
+      upstream_model: record.upstreamModel,
+      upstream_status: record.upstreamStatus,
+      stream: record.stream,
+      status: record.status,
+      outcome: record.outcome,
+      attempts: record.attempts,
+      ttft_ms: record.ttftMs,
+      duration_ms: durationMs,
+      prompt_tokens: usage?.prompt_tokens,
+      completion_tokens: usage?.completion_tokens,
+      usage_estimated: record.usageEstimated,
+      aggregated: record.aggregated,
+      synthesized: record.synthesized,
+      dropped_tools: record.droppedTools,
+    };
+    // A request served without some of what it asked for is a warning, not just a record.
+    if (record.droppedTools !== undefined) this.log.warn({ ...line, warning: `hosted tools left out: a chat-type upstream cannot run ${record.droppedTools.join(', ')}` }, 'request completed');
+    else this.log.info(line, 'request completed');
   }
 }
 
@@ -103,4 +106,5 @@ export interface RequestMetrics {
 /** The one method of a pino logger an access log uses. */
 export interface AccessLogger {
   info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
@@ -86,6 +87,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     // The same destination without redaction: an access line carries only fields Sluice sets.
     access: new AccessLog(app.log.child({}, { redact: [] }), metrics),
     sseAutodetectWarned: new Set(),
+    responsesFieldsIgnored: new Set(),
     inflight: new Set(),
     metrics,
     services,
@@ -147,6 +149,10 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   app.setNotFoundHandler(async (request, reply) =>
     sendError(reply, (frontOf(request)?.errorReply ?? openaiErrorReply)(new SluiceError('SLUICE_ERR_BAD_REQUEST', 404, 'invalid_request_error', `Unknown endpoint: ${request.method} ${request.url.split('?')[0]}.`, { openaiCode: 'unknown_url' }))),
   );
+
+  // Codex may try a WebSocket transport for /v1/responses; Sluice serves HTTP (SSE) only. 426 makes
+  // Codex fall back to HTTP at once (to a 404 it retries seven times over seconds; a 400 fails the turn).
+  app.server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => refuseUpgrade(socket));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -238,4 +244,14 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       }
     },
   };
+}
+
+function refuseUpgrade(socket: Duplex): void {
+  socket.on('error', () => socket.destroy());
+  const body = JSON.stringify(
+    new SluiceError('SLUICE_ERR_BAD_REQUEST', 426, 'invalid_request_error', 'Sluice serves this API over HTTP (Server-Sent Events); WebSocket upgrades are not supported.', {
+      openaiCode: 'websocket_not_supported',
+    }).toBody(),
+  );
+  socket.end(`HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -49,6 +49,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
     out['x-request-id'] = request.id;
     out['x-sluice-attempts'] = String(record.attempts.length);
     if (record.provider !== undefined) out['x-sluice-provider'] = record.provider;
+    if (record.droppedTools !== undefined) out['x-sluice-dropped-tools'] = record.droppedTools.join(', ');
     return out;
   };
   // The key's limits are checked while the body is validated: the store's round trip overlaps it.

@@ -29,6 +29,8 @@ export interface Gateway {
   access: AccessLog;
   /** Providers already warned about answering SSE to a non-stream request (warn once each). */
   sseAutodetectWarned: Set<string>;
+  /** Unknown /v1/responses fields already logged as ignored for a translated target (log once each). */
+  responsesFieldsIgnored: Set<string>;
   /** One Cancellation per in-flight request, so shutdown can end what outlives the grace period. */
   inflight: Set<Cancellation>;
   metrics: Metrics;

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bodyText, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { fixture } from '../helpers/sse-feed.js';
@@ -183,10 +184,60 @@ describe('/v1/responses specifics', () => {
     expect(text).not.toContain('[DONE]');
   });
 
-  it('rejects non-function tools and stateful features with a clear 400', async () => {
+  it('hosted tools are dropped for a chat-type target, named in a header and a warning access line', async () => {
+    const response = await fetch(`${gateway.url}/v1/responses`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'oa/m', input: 'text', tools: [...tools, { type: 'web_search' }, { type: 'code_interpreter', container: { type: 'auto' } }] }),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-sluice-dropped-tools')).toBe('web_search, code_interpreter');
+    expect(((await response.json()) as { status: string }).status).toBe('completed');
+    expect((openai.requests.at(-1)?.body.tools as Array<{ function: { name: string } }>).map((t) => t.function.name)).toEqual(['get_weather']);
+    const line = gateway.logs.filter((l) => l.msg === 'request completed').at(-1);
+    expect(line).toMatchObject({ level: 40, dropped_tools: ['web_search', 'code_interpreter'], warning: expect.stringContaining('web_search, code_interpreter') });
+  });
+
+  it('stateful features get a clear 400 for a chat-type target', async () => {
     const client = gateway.client();
-    await expect(client.responses.create({ model: 'oa/m', input: 'x', tools: [{ type: 'web_search' }] })).rejects.toMatchObject({ status: 400, param: 'tools' });
     await expect(client.responses.create({ model: 'oa/m', input: 'x', previous_response_id: 'resp_1' })).rejects.toMatchObject({ status: 400, message: expect.stringContaining('stateless') });
+  });
+
+  it('fields the Responses API does not define are ignored for a chat-type target, and logged once', async () => {
+    const before = openai.requests.length;
+    for (let i = 0; i < 2; i++) {
+      const response = await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model: 'oa/m', input: 'text', future_knob: { x: 1 } }) });
+      expect(response.status).toBe(200);
+    }
+    expect(openai.requests.slice(before).map((r) => 'future_knob' in r.body)).toEqual([false, false]);
+    expect(gateway.logs.filter((l) => l.field === 'future_knob')).toHaveLength(1);
+  });
+
+  it('a WebSocket upgrade gets 426, the answer that makes Codex fall back to HTTP at once', async () => {
+    const url = new URL(`${gateway.url}/v1/responses`);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('upgrade', () => reject(new Error('upgraded')));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer.status).toBe(426);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { type: 'invalid_request_error', code: 'websocket_not_supported' } });
+  });
+});
+
+describe('/v1/responses with responses.hosted_tools: reject', () => {
+  it('a hosted tool for a chat-type target is a 400 naming it', async () => {
+    const strict = await startGateway(`providers:\n  - {name: oa, type: openai, base_url: "${openai.url}", max_retries: 0}\nresponses: {hosted_tools: reject}\n`);
+    try {
+      await expect(strict.client().responses.create({ model: 'oa/m', input: 'x', tools: [{ type: 'web_search' }] })).rejects.toMatchObject({ status: 400, param: 'tools', message: expect.stringContaining("'web_search'") });
+    } finally {
+      await strict.close();
+    }
   });
 });
 
@@ -214,6 +265,26 @@ describe('/v1/responses with responses: native', () => {
       await new Promise((r) => setTimeout(r, 50));
       const lines = native.logs.filter((l) => l.msg === 'request completed');
       expect(lines.at(-1)).toMatchObject({ api: '/v1/responses', prompt_tokens: 7, completion_tokens: 3 });
+    } finally {
+      await native.close();
+      await upstream.close();
+    }
+  });
+
+  it("gets Codex's request untouched: namespace and hosted tools, stored state and unknown fields included", async () => {
+    const [codexBody] = JSON.parse(fixture('codex/exec-turn-0.171.0.json').toString('utf8')) as [Record<string, unknown>];
+    const sent = { ...codexBody, model: 'nat/gpt-5.1-codex', previous_response_id: 'resp_prev', future_knob: true };
+    const upstream = await startUpstream((_req, res) => {
+      sseHead(res);
+      res.end(`event: response.completed\ndata: ${JSON.stringify({ type: 'response.completed', sequence_number: 0, response: { id: 'r', status: 'completed', output: [] } })}\n\n`);
+    });
+    const native = await startGateway(`providers:\n  - {name: nat, type: openai, base_url: "${upstream.url}", responses: native}\n`);
+    try {
+      const response = await fetch(`${native.url}/v1/responses`, { method: 'POST', body: JSON.stringify(sent) });
+      expect(response.status).toBe(200);
+      await bodyText(response);
+      expect(response.headers.get('x-sluice-dropped-tools')).toBeNull();
+      expect(upstream.requests[0]?.body).toEqual({ ...sent, model: 'gpt-5.1-codex' });
     } finally {
       await native.close();
       await upstream.close();

@@ -5,7 +5,8 @@ import type { ChunkChoice, Usage } from '../../core/types.js';
 import { chunkValue } from '../../streaming/inspect.js';
 import type { SseWriter } from '../../streaming/sse-writer.js';
 import type { ResponsesRequest } from './request.js';
-import { ending, functionCallItem, messageItem, newId, outputTextPart, reasoningItem, responseShell, responsesUsage, type JsonRecord } from './response.js';
+import { callIdPrefix, callItem, customInput, ending, messageItem, newId, outputTextPart, reasoningItem, responseShell, responsesUsage, wantsSummary, type JsonRecord } from './response.js';
+import type { ToolNames, ToolOrigin } from './tools.js';
 
 interface TextItem {
   kind: 'reasoning' | 'message';
@@ -17,7 +18,10 @@ interface TextItem {
 interface CallItem {
   /** Undefined until the name is known: a call is announced only once it has a name. */
   outputIndex: number | undefined;
+  /** Set when announced, from the kind of tool the name stands for. */
   id: string;
+  /** The client's tool behind the chat function name; undefined for a plain function. */
+  origin: ToolOrigin | undefined;
   callId: string;
   name: string;
   args: string[];
@@ -41,7 +45,10 @@ export function responsesErrorEvent(error: SluiceError): string {
 /**
  * Sink for `/v1/responses` streams: canonical chat chunks -> the Responses event sequence, framed
  * `event: <type>` + `data: {"type",...,"sequence_number"}` with no `[DONE]`. Reasoning and text are
- * one open item at a time; function calls stay open (by chat tool index) until the end.
+ * one open item at a time; function calls stay open (by chat tool index) until the end. Reasoning
+ * goes out as summary parts when the client asked for a summary, else as reasoning_text content.
+ * Calls of tools the client declared as namespace members, custom or local_shell tools go back as
+ * such (tools.ts); a custom tool's input and a shell action are only known whole, at the end.
  */
 export class ResponsesSink implements ChunkSink {
   private sequence = 0;
@@ -55,13 +62,16 @@ export class ResponsesSink implements ChunkSink {
   private usage: Usage | undefined;
   private model: string;
   private readonly response: JsonRecord;
+  private readonly summary: boolean;
 
   constructor(
     private readonly writer: SseWriter,
     private readonly request: ResponsesRequest,
     private readonly record: UsageTally,
+    private readonly tools: ToolNames = new Map(),
   ) {
     this.model = request.model;
+    this.summary = wantsSummary(request);
     this.response = responseShell(request, newId('resp'), Math.floor(Date.now() / 1000), request.model);
   }
 
@@ -152,15 +162,17 @@ export class ResponsesSink implements ChunkSink {
       const id = newId(kind === 'reasoning' ? 'rs' : 'msg');
       this.open = { kind, outputIndex: this.nextIndex++, id, parts: [] };
       const added = kind === 'reasoning' ? { id, type: 'reasoning', summary: [] } : messageItem(id, '', 'in_progress');
-      const part = kind === 'reasoning' ? { type: 'reasoning_text', text: '' } : outputTextPart('');
       out += this.event('response.output_item.added', { output_index: this.open.outputIndex, item: added });
-      out += this.event('response.content_part.added', { item_id: id, output_index: this.open.outputIndex, content_index: 0, part });
+      const at = { item_id: id, output_index: this.open.outputIndex };
+      if (kind === 'reasoning' && this.summary) out += this.event('response.reasoning_summary_part.added', { ...at, summary_index: 0, part: { type: 'summary_text', text: '' } });
+      else out += this.event('response.content_part.added', { ...at, content_index: 0, part: kind === 'reasoning' ? { type: 'reasoning_text', text: '' } : outputTextPart('') });
     }
     const open = this.open as TextItem;
     open.parts.push(delta);
-    const body: JsonRecord = { item_id: open.id, output_index: open.outputIndex, content_index: 0, delta };
-    if (kind === 'message') body.logprobs = [];
-    return out + this.event(kind === 'reasoning' ? 'response.reasoning_text.delta' : 'response.output_text.delta', body);
+    const at = { item_id: open.id, output_index: open.outputIndex };
+    if (kind === 'message') return out + this.event('response.output_text.delta', { ...at, content_index: 0, delta, logprobs: [] });
+    if (this.summary) return out + this.event('response.reasoning_summary_text.delta', { ...at, summary_index: 0, delta });
+    return out + this.event('response.reasoning_text.delta', { ...at, content_index: 0, delta });
   }
 
   private closeText(): string {
@@ -169,8 +181,16 @@ export class ResponsesSink implements ChunkSink {
     this.open = undefined;
     const text = open.parts.join('');
     const at = { item_id: open.id, output_index: open.outputIndex, content_index: 0 };
-    const item = open.kind === 'reasoning' ? reasoningItem(open.id, text) : messageItem(open.id, text);
+    const item = open.kind === 'reasoning' ? reasoningItem(open.id, text, this.summary) : messageItem(open.id, text);
     this.items.push({ index: open.outputIndex, item });
+    if (open.kind === 'reasoning' && this.summary) {
+      const summary = { item_id: open.id, output_index: open.outputIndex, summary_index: 0 };
+      return (
+        this.event('response.reasoning_summary_text.done', { ...summary, text }) +
+        this.event('response.reasoning_summary_part.done', { ...summary, part: { type: 'summary_text', text } }) +
+        this.event('response.output_item.done', { output_index: open.outputIndex, item })
+      );
+    }
     if (open.kind === 'reasoning') {
       return (
         this.event('response.reasoning_text.done', { ...at, text }) +
@@ -190,7 +210,7 @@ export class ResponsesSink implements ChunkSink {
     let call = this.calls.get(index);
     if (call === undefined) {
       out += this.closeText();
-      call = { outputIndex: undefined, id: newId('fc'), callId: id || newId('call'), name: '', args: [], done: false };
+      call = { outputIndex: undefined, id: '', origin: undefined, callId: id || newId('call'), name: '', args: [], done: false };
       this.calls.set(index, call);
     }
     if (id && call.outputIndex === undefined) call.callId = id;
@@ -200,14 +220,16 @@ export class ResponsesSink implements ChunkSink {
       if (call.name === '') return out; // a name that comes late: hold the arguments until it does
       out += this.announce(call);
       const held = call.args.join('');
-      return held === '' ? out : out + this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: held });
+      return held === '' || !streamsArguments(call) ? out : out + this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: held });
     }
-    return args ? out + this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: args }) : out;
+    return args && streamsArguments(call) ? out + this.event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: args }) : out;
   }
 
   private announce(call: CallItem): string {
     call.outputIndex = this.nextIndex++;
-    return this.event('response.output_item.added', { output_index: call.outputIndex, item: functionCallItem(call.id, call.callId, call.name, '', 'in_progress') });
+    call.origin = this.tools.get(call.name);
+    call.id = newId(callIdPrefix(call.origin));
+    return this.event('response.output_item.added', { output_index: call.outputIndex, item: callItem(call.id, call.callId, call.name, '', call.origin, 'in_progress') });
   }
 
   private closeAll(): string {
@@ -217,11 +239,22 @@ export class ResponsesSink implements ChunkSink {
       call.done = true;
       if (call.outputIndex === undefined) out += this.announce(call);
       const args = call.args.join('');
-      const item = functionCallItem(call.id, call.callId, call.name, args);
+      const item = callItem(call.id, call.callId, call.name, args, call.origin);
       this.items.push({ index: call.outputIndex as number, item });
-      out += this.event('response.function_call_arguments.done', { item_id: call.id, output_index: call.outputIndex, arguments: args });
+      const at = { item_id: call.id, output_index: call.outputIndex };
+      if (streamsArguments(call)) out += this.event('response.function_call_arguments.done', { ...at, arguments: args });
+      else if (call.origin?.kind === 'custom') {
+        const input = customInput(args);
+        if (input !== '') out += this.event('response.custom_tool_call_input.delta', { ...at, delta: input });
+        out += this.event('response.custom_tool_call_input.done', { ...at, input });
+      }
       out += this.event('response.output_item.done', { output_index: call.outputIndex, item });
     }
     return out;
   }
+}
+
+/** Function calls stream their arguments; a custom tool's input and a shell action are read whole at the end. */
+function streamsArguments(call: CallItem): boolean {
+  return call.origin === undefined || call.origin.kind === 'function';
 }

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { upstreamErrorEvent } from '../../../src/core/errors.js';
 import { ResponsesSink } from '../../../src/fronts/responses/sink.js';
 import { SseWriter } from '../../../src/streaming/sse-writer.js';
-import { responsesRequestSchema } from '../../../src/fronts/responses/request.js';
+import { parseResponsesRequest, responsesRequestSchema } from '../../../src/fronts/responses/request.js';
+import type { ToolNames } from '../../../src/fronts/responses/tools.js';
 import type { ChunkDelta } from '../../../src/core/types.js';
 import { parseResponsesStream, validateSequence } from './validator.js';
 
@@ -34,11 +35,13 @@ class CapturedResponse {
   }
 }
 
-const request = responsesRequestSchema.parse({ model: 'm', input: 'x' });
+const plain = responsesRequestSchema.parse({ model: 'm', input: 'x' });
 
-function run(deltas: Array<ChunkDelta | { finish: string } | { usage: true }>, fail = false): { events: ReturnType<typeof parseResponsesStream>; response: Record<string, unknown> } {
+type Delta = ChunkDelta | { finish: string } | { usage: true };
+
+function run(deltas: Delta[], fail = false, request = plain, tools: ToolNames = new Map()): { events: ReturnType<typeof parseResponsesStream>; response: Record<string, unknown> } {
   const res = new CapturedResponse();
-  const sink = new ResponsesSink(new SseWriter(res as unknown as ServerResponse, () => ({})), request, { completionChars: 0 });
+  const sink = new ResponsesSink(new SseWriter(res as unknown as ServerResponse, () => ({})), request, { completionChars: 0 }, tools);
   for (const d of deltas) {
     const chunk =
       'usage' in d
@@ -136,5 +139,70 @@ describe('Responses stream translation', () => {
     expect(types(events).slice(-2)).toEqual(['error', 'response.failed']);
     expect(events.at(-2)).toMatchObject({ code: 'upstream_error', message: 'GPU fell over' });
     expect(response).toMatchObject({ status: 'failed', error: { code: 'upstream_error', message: 'GPU fell over' } });
+  });
+
+  it('reasoning as a summary part when the client asks for a summary (what Codex renders)', () => {
+    const request = responsesRequestSchema.parse({ model: 'm', input: 'x', reasoning: { summary: 'auto' } });
+    const { events, response } = run([{ reasoning_content: 'think ' }, { reasoning: 'more' }, { content: 'Answer' }, { finish: 'stop' }], false, request);
+    expect(types(events).slice(2, 9)).toEqual([
+      'response.output_item.added',
+      'response.reasoning_summary_part.added',
+      'response.reasoning_summary_text.delta',
+      'response.reasoning_summary_text.delta',
+      'response.reasoning_summary_text.done',
+      'response.reasoning_summary_part.done',
+      'response.output_item.done',
+    ]);
+    expect(events[3]).toMatchObject({ summary_index: 0, part: { type: 'summary_text', text: '' } });
+    expect(response.output).toMatchObject([
+      { type: 'reasoning', summary: [{ type: 'summary_text', text: 'think more' }] },
+      { type: 'message', content: [{ type: 'output_text', text: 'Answer' }] },
+    ]);
+    expect((response.output as Array<Record<string, unknown>>)[0]).not.toHaveProperty('encrypted_content');
+  });
+
+  it("calls go back as the client's tools: namespace member, custom (freeform) and local_shell", () => {
+    const { tools } = parseResponsesRequest({
+      model: 'm',
+      input: 'x',
+      tools: [
+        { type: 'namespace', name: 'crm', description: 'CRM', tools: [{ type: 'function', name: 'lookup', parameters: { type: 'object' } }] },
+        { type: 'custom', name: 'apply_patch', format: { type: 'grammar', syntax: 'lark', definition: 'start: "x"' } },
+        { type: 'local_shell' },
+      ],
+    });
+    const patch = '*** Begin Patch\n*** End Patch';
+    const { events, response } = run(
+      [
+        { tool_calls: [{ index: 0, id: 'call_ns', type: 'function', function: { name: 'crm__lookup', arguments: '{"id":' } }] },
+        { tool_calls: [{ index: 0, function: { arguments: '7}' } }] },
+        { tool_calls: [{ index: 1, id: 'call_cu', type: 'function', function: { name: 'apply_patch', arguments: JSON.stringify({ input: patch }).slice(0, 10) } }] },
+        { tool_calls: [{ index: 1, function: { arguments: JSON.stringify({ input: patch }).slice(10) } }] },
+        { tool_calls: [{ index: 2, id: 'call_sh', type: 'function', function: { name: 'local_shell', arguments: '{"command":["ls","-l"],"workdir":"/w","timeout_ms":500}' } }] },
+        { finish: 'tool_calls' },
+      ],
+      false,
+      plain,
+      tools,
+    );
+    expect(response.output).toEqual([
+      { id: expect.stringMatching(/^fc_/), type: 'function_call', status: 'completed', call_id: 'call_ns', name: 'lookup', namespace: 'crm', arguments: '{"id":7}' },
+      { id: expect.stringMatching(/^ctc_/), type: 'custom_tool_call', status: 'completed', call_id: 'call_cu', name: 'apply_patch', input: patch },
+      { id: expect.stringMatching(/^lsh_/), type: 'local_shell_call', status: 'completed', call_id: 'call_sh', action: { type: 'exec', command: ['ls', '-l'], env: {}, timeout_ms: 500, working_directory: '/w' } },
+    ]);
+    // Only the function streams its arguments; the custom tool's input is known whole, at the end.
+    expect(types(events).filter((t) => t.includes('arguments') || t.includes('input'))).toEqual([
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+      'response.custom_tool_call_input.delta',
+      'response.custom_tool_call_input.done',
+    ]);
+  });
+
+  it('a custom tool call whose model wrote raw text instead of the JSON wrapper keeps that text', () => {
+    const { tools } = parseResponsesRequest({ model: 'm', input: 'x', tools: [{ type: 'custom', name: 'run_sql' }] });
+    const { response } = run([{ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'run_sql', arguments: 'SELECT 1' } }] }, { finish: 'tool_calls' }], false, plain, tools);
+    expect(response.output).toMatchObject([{ type: 'custom_tool_call', name: 'run_sql', input: 'SELECT 1' }]);
   });
 });

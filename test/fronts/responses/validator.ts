@@ -1,3 +1,5 @@
+import { accumulateResponse } from 'openai/lib/responses/ResponseAccumulator';
+import type { Response, ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { expect } from 'vitest';
 
 export interface ResponsesEvent {
@@ -28,17 +30,35 @@ interface Open {
   id: string;
   parts: Map<number, string>;
   text: Map<number, string>;
+  summary: string[];
   args: string;
   done: boolean;
+}
+
+/**
+ * The official check: the openai SDK's own accumulator (what `responses.stream()` runs on every
+ * event), which throws on an event that does not fit the snapshot so far. Its final snapshot must
+ * hold the same output as the terminal event's response.
+ */
+export function officialAccumulate(events: ResponsesEvent[]): Response {
+  let snapshot: Response | undefined;
+  for (const event of events.slice(0, -1)) snapshot = accumulateResponse(event as unknown as ResponseStreamEvent, snapshot);
+  const last = events.at(-1) as ResponsesEvent;
+  const final = (last.response ?? {}) as { output?: unknown[] };
+  expect(snapshot).toBeDefined();
+  if (last.type !== 'response.failed') expect(JSON.parse(JSON.stringify((snapshot as Response).output))).toEqual(final.output);
+  return accumulateResponse(last as unknown as ResponseStreamEvent, snapshot);
 }
 
 /**
  * Checks a whole event sequence the way the official SDK and API behave: created first; sequence
  * numbers 0..n; output_index 0,1,2.. in order of `added`; every added has its done; content parts
  * added before their deltas; deltas concatenate to the done text/arguments; the final response's
- * output holds the same items with the same ids; it ends with completed, incomplete or failed.
+ * output holds the same items with the same ids; it ends with completed, incomplete or failed. Then
+ * the SDK's own accumulator (officialAccumulate) must accept the sequence too.
  */
 export function validateSequence(events: ResponsesEvent[]): Record<string, unknown> {
+  officialAccumulate(events);
   expect(events[0]?.type).toBe('response.created');
   expect(events[1]?.type).toBe('response.in_progress');
   events.forEach((e, i) => expect(e.sequence_number).toBe(i));
@@ -50,7 +70,7 @@ export function validateSequence(events: ResponsesEvent[]): Record<string, unkno
       case 'response.output_item.added': {
         expect(index).toBe(items.size);
         const item = e.item as { id: string; type: string };
-        items.set(index, { type: item.type, id: item.id, parts: new Map(), text: new Map(), args: '', done: false });
+        items.set(index, { type: item.type, id: item.id, parts: new Map(), text: new Map(), summary: [], args: '', done: false });
         break;
       }
       case 'response.content_part.added': {
@@ -76,6 +96,41 @@ export function validateSequence(events: ResponsesEvent[]): Record<string, unkno
         break;
       case 'response.content_part.done':
         expect((e.part as { text: string }).text).toBe(items.get(index)?.text.get(e.content_index as number));
+        break;
+      case 'response.reasoning_summary_part.added': {
+        const item = items.get(index);
+        expect(item?.type).toBe('reasoning');
+        expect(item?.done).toBe(false);
+        expect(e.item_id).toBe(item?.id);
+        expect(e.summary_index).toBe(item?.summary.length);
+        item?.summary.push('');
+        break;
+      }
+      case 'response.reasoning_summary_text.delta': {
+        const item = items.get(index) as Open;
+        expect(item.done).toBe(false);
+        expect(e.item_id).toBe(item.id);
+        const at = e.summary_index as number;
+        expect(item.summary[at]).toBeDefined();
+        item.summary[at] += e.delta as string;
+        break;
+      }
+      case 'response.reasoning_summary_text.done':
+        expect(e.text).toBe(items.get(index)?.summary[e.summary_index as number]);
+        break;
+      case 'response.reasoning_summary_part.done':
+        expect(e.part).toEqual({ type: 'summary_text', text: items.get(index)?.summary[e.summary_index as number] });
+        break;
+      case 'response.custom_tool_call_input.delta': {
+        const item = items.get(index) as Open;
+        expect(item.type).toBe('custom_tool_call');
+        expect(item.done).toBe(false);
+        expect(e.item_id).toBe(item.id);
+        item.args += e.delta as string;
+        break;
+      }
+      case 'response.custom_tool_call_input.done':
+        expect(e.input).toBe(items.get(index)?.args);
         break;
       case 'response.function_call_arguments.delta': {
         const item = items.get(index);
@@ -103,7 +158,7 @@ export function validateSequence(events: ResponsesEvent[]): Record<string, unkno
     }
   }
   const last = events.at(-1) as ResponsesEvent;
-  const response = last.response as { status: string; output: Array<{ id: string; type: string; arguments?: string; content?: Array<{ text: string }> }> };
+  const response = last.response as { status: string; output: Array<{ id: string; type: string; arguments?: string; input?: string; content?: Array<{ text: string }>; summary?: Array<{ text: string }> }> };
   if (failed) {
     expect(last.type).toBe('response.failed');
     expect(response.status).toBe('failed');
@@ -114,6 +169,8 @@ export function validateSequence(events: ResponsesEvent[]): Record<string, unkno
     response.output.forEach((o, i) => {
       const open = items.get(i) as Open;
       if (o.type === 'function_call') expect(o.arguments).toBe(open.args);
+      else if (o.type === 'custom_tool_call') expect(o.input).toBe(open.args);
+      else if (o.type === 'reasoning' && open.summary.length > 0) expect(o.summary?.map((p) => p.text)).toEqual(open.summary);
       else expect(o.content?.[0]?.text).toBe(open.text.get(0));
     });
   }
