@@ -27,6 +27,15 @@ export interface ChunkDelta {
   [key: string]: unknown;
 }
 
+/**
+ * A delta's or message's reasoning text, under either name upstreams use (`reasoning_content`:
+ * DeepSeek, older vLLM; `reasoning`: newer vLLM, OpenRouter); '' when there is none.
+ */
+export function reasoningText(part: Readonly<Record<string, unknown>>): string {
+  if (typeof part.reasoning_content === 'string') return part.reasoning_content;
+  return typeof part.reasoning === 'string' ? part.reasoning : '';
+}
+
 export interface Logprobs {
   content?: unknown[] | null;
   refusal?: unknown[] | null;

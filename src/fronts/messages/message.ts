@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { anthropicUsage, stopReasonOf, type StopReason } from '../../core/anthropic-wire.js';
 import { tryParseJson, isJsonObject } from '../../core/json.js';
-import type { ChatCompletion, Usage } from '../../core/types.js';
+import { reasoningText, type ChatCompletion, type Usage } from '../../core/types.js';
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -48,11 +48,6 @@ export function toolInput(args: string): JsonRecord {
   return isJsonObject(value) ? value : {};
 }
 
-export function reasoningOf(message: JsonRecord): string {
-  const value = message.reasoning_content ?? message.reasoning;
-  return typeof value === 'string' ? value : '';
-}
-
 /** A whole chat completion (choice 0) -> an Anthropic `message`, blocks in the order a stream sends them. */
 export function completionToMessage(completion: ChatCompletion, options: AnswerOptions): JsonRecord {
   const choice = completion.choices[0];
@@ -60,7 +55,7 @@ export function completionToMessage(completion: ChatCompletion, options: AnswerO
   let chars = 0;
   if (choice !== undefined) {
     const message = choice.message;
-    const reasoning = reasoningOf(message);
+    const reasoning = reasoningText(message);
     chars += reasoning.length;
     if (reasoning !== '' && options.showThinking) content.push({ type: 'thinking', thinking: reasoning, signature: '' });
     if (typeof message.content === 'string' && message.content !== '') {

@@ -3,7 +3,7 @@ import type { ChunkSink, UsageTally } from '../../core/sink.js';
 import type { ChunkEvent } from '../../core/events.js';
 import { chunkValue } from '../../streaming/inspect.js';
 import type { SseWriter } from '../../streaming/sse-writer.js';
-import type { ChunkChoice, Usage } from '../../core/types.js';
+import { reasoningText, type ChunkChoice, type Usage } from '../../core/types.js';
 import { errorBody } from './errors.js';
 import { messageId, messageUsage, stopOf, toolUseId, type AnswerOptions, type JsonRecord } from './message.js';
 
@@ -120,7 +120,7 @@ export class MessagesSink implements ChunkSink {
   private choice(choice: ChunkChoice): string {
     let out = '';
     const delta = choice.delta ?? {};
-    const reasoning = typeof delta.reasoning_content === 'string' ? delta.reasoning_content : typeof delta.reasoning === 'string' ? delta.reasoning : '';
+    const reasoning = reasoningText(delta);
     if (reasoning !== '') {
       this.chars += reasoning.length;
       if (this.options.showThinking) out += this.blockDelta('thinking', { type: 'thinking_delta', thinking: reasoning });

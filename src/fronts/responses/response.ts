@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ChatCompletion, Usage } from '../../core/types.js';
+import { reasoningText, type ChatCompletion, type Usage } from '../../core/types.js';
 import { tryParseJson } from '../../core/json.js';
 import type { ResponsesRequest } from './request.js';
 import type { ToolNames, ToolOrigin } from './tools.js';
@@ -123,11 +123,6 @@ export function ending(finishReason: string | null): { status: string; incomplet
   if (finishReason === 'length') return { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } };
   if (finishReason === 'content_filter') return { status: 'incomplete', incomplete_details: { reason: 'content_filter' } };
   return { status: 'completed', incomplete_details: null };
-}
-
-export function reasoningText(message: JsonRecord): string {
-  const value = message.reasoning_content ?? message.reasoning;
-  return typeof value === 'string' ? value : '';
 }
 
 /** A whole chat completion (choice 0) -> a Response object. */

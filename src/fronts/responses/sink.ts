@@ -1,7 +1,7 @@
 import type { SluiceError } from '../../core/errors.js';
 import type { ChunkEvent } from '../../core/events.js';
 import type { ChunkSink, UsageTally } from '../../core/sink.js';
-import type { ChunkChoice, Usage } from '../../core/types.js';
+import { reasoningText, type ChunkChoice, type Usage } from '../../core/types.js';
 import { chunkValue } from '../../streaming/inspect.js';
 import type { SseWriter } from '../../streaming/sse-writer.js';
 import type { ResponsesRequest } from './request.js';
@@ -143,7 +143,7 @@ export class ResponsesSink implements ChunkSink {
   private choice(choice: ChunkChoice): string {
     let out = '';
     const delta = choice.delta ?? {};
-    const reasoning = typeof delta.reasoning_content === 'string' ? delta.reasoning_content : typeof delta.reasoning === 'string' ? delta.reasoning : '';
+    const reasoning = reasoningText(delta);
     if (reasoning !== '') out += this.text('reasoning', reasoning);
     if (typeof delta.content === 'string' && delta.content !== '') {
       this.record.completionChars += delta.content.length;
