@@ -1,6 +1,7 @@
 import type { SluiceError } from '../../core/errors.js';
 import type { ChunkEvent, FramesEvent } from '../../core/events.js';
 import type { ChunkSink, UsageTally } from '../../core/sink.js';
+import type { ChatCompletionChunk } from '../../core/types.js';
 import { contentCharsInText } from '../../observability/usage.js';
 import { chunkText, chunkValue, FrameShape, mayHaveUsageOrFinish } from '../../streaming/inspect.js';
 import { frame, type SseWriter } from '../../streaming/sse-writer.js';
@@ -10,6 +11,21 @@ export const DONE_EVENT = 'data: [DONE]\n\n';
 /** A chat stream's in-stream error: one event the official SDKs throw on, then `[DONE]`. */
 export function chatErrorEvent(error: SluiceError): string {
   return `data: ${JSON.stringify(error.toBody())}\n\n${DONE_EVENT}`;
+}
+
+/**
+ * What a parsed chunk tells the access record and the end-of-stream check: generated characters,
+ * the choices it finishes, the model that answered, the upstream's usage.
+ */
+export function tallyChunk(chunk: ChatCompletionChunk, finished: Set<number>, record: UsageTally): void {
+  for (const choice of chunk.choices) {
+    if (typeof choice.delta?.content === 'string') record.completionChars += choice.delta.content.length;
+    if (!choice.finish_reason) continue;
+    finished.add(choice.index);
+    (record.finishReasons ??= []).push(choice.finish_reason);
+    if (chunk.model) record.responseModel = chunk.model;
+  }
+  if (chunk.usage) record.usage = chunk.usage;
 }
 
 /**
@@ -85,15 +101,8 @@ export class ChatSseSink implements ChunkSink {
       return chunkText(event);
     }
     const chunk = chunkValue(event);
-    for (const choice of chunk.choices) if (typeof choice.delta?.content === 'string') this.record.completionChars += choice.delta.content.length;
-    for (const choice of chunk.choices) {
-      if (!choice.finish_reason) continue;
-      this.finished.add(choice.index);
-      (this.record.finishReasons ??= []).push(choice.finish_reason);
-      if (chunk.model) this.record.responseModel = chunk.model;
-    }
+    tallyChunk(chunk, this.finished, this.record);
     if (chunk.usage) {
-      this.record.usage = chunk.usage;
       if (!this.wantsUsage) {
         // Sluice asked for usage for its own accounting; a client that did not ask never sees it.
         if (chunk.choices.length === 0) return undefined;

@@ -3,7 +3,7 @@ import type { ChunkEvent, FramesEvent } from '../../core/events.js';
 import type { ChunkSink, UsageTally } from '../../core/sink.js';
 import { toTextChunk } from '../../providers/text-completions.js';
 import { frame, type SseWriter } from '../../streaming/sse-writer.js';
-import { chatErrorEvent, DONE_EVENT } from '../chat/sink.js';
+import { chatErrorEvent, DONE_EVENT, tallyChunk } from '../chat/sink.js';
 
 /**
  * The legacy completions stream: each chat chunk the text-completions adapter carried goes out
@@ -36,16 +36,9 @@ export class TextCompletionSseSink implements ChunkSink {
       // The adapter hands over parsed chunks only (it never forwards frames as bytes).
       if (event.type !== 'chunk' || event.chunk === undefined) continue;
       const chunk = event.chunk;
-      for (const choice of chunk.choices) {
-        if (typeof choice.delta?.content === 'string') this.record.completionChars += choice.delta.content.length;
-        if (!choice.finish_reason) continue;
-        this.finished.add(choice.index);
-        (this.record.finishReasons ??= []).push(choice.finish_reason);
-        this.record.responseModel = chunk.model;
-      }
+      tallyChunk(chunk, this.finished, this.record);
       const text = toTextChunk(chunk);
       if (chunk.usage) {
-        this.record.usage = chunk.usage;
         if (!this.wantsUsage) {
           // Sluice asked for usage for its own accounting; a client that did not ask never sees it.
           if (chunk.choices.length === 0) continue;
