@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { SluiceError } from './core/errors.js';
-import { tryParseJson } from './core/json.js';
+import { isJsonObject, tryParseJson } from './core/json.js';
+import { redactSecrets } from './core/redact.js';
 import type { Committable } from './core/sink.js';
 import { nextBytes } from './core/body.js';
 import { joinUrl } from './core/url.js';
@@ -34,7 +35,10 @@ function open(ctx: RequestContext, protocol: string, request: NativeRequest): Pr
 /** Non-stream: the upstream's JSON exactly as it came (not JSON is still its answer to pass on). */
 export async function completeNative(ctx: RequestContext, native: NativeProtocol, request: NativeRequest): Promise<string> {
   const text = await readText(await open(ctx, native.protocol, request), MAX_BODY_BYTES);
-  const usage = native.responseUsage(tryParseJson(text));
+  const body = tryParseJson(text);
+  // An error body under a 2xx status reaches the client as sent, but never with a provider key in it.
+  if (isJsonObject(body) && body.error) return redactSecrets(text);
+  const usage = native.responseUsage(body);
   if (usage !== undefined) ctx.record.usage = usage;
   return text;
 }
@@ -95,12 +99,15 @@ export async function streamNative(ctx: RequestContext, native: NativeProtocol, 
       const whole = eventsEnd(pending);
       tail = whole < pending.length ? pending.subarray(whole) : undefined;
       if (whole === 0) continue;
-      const drained = writer.write(whole === pending.length ? pending : pending.subarray(0, whole));
+      let out = whole === pending.length ? pending : pending.subarray(0, whole);
+      // The upstream's error events reach the client as sent, but never with a provider key in them.
+      if (reader?.failed === true) out = Buffer.from(redactSecrets(out.toString('utf8')));
+      const drained = writer.write(out);
       if (drained !== undefined) await drained;
     }
     const incomplete = reader?.end(provider);
     if (incomplete !== undefined) throw incomplete;
-    if (tail !== undefined) void writer.write(tail); // what followed the last event, as sent
+    if (tail !== undefined) void writer.write(reader?.failed === true ? redactSecrets(tail.toString('utf8')) : tail); // what followed the last event
   } catch (err) {
     response.destroy();
     throw ctx.signal.aborted ? ctx.signal.reason : err;

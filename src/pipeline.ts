@@ -1,7 +1,7 @@
 import { SluiceError, truncated, upstreamInvalid } from './core/errors.js';
 import type { RequestContext } from './server/state.js';
 import { Aggregator } from './streaming/aggregate.js';
-import { chunkValue, isSubstantiveEvent } from './streaming/inspect.js';
+import { isSubstantiveEvent } from './streaming/inspect.js';
 import { parseSseText, SseEventStream } from './streaming/parse.js';
 import { synthesizeChunks } from './streaming/synthesize.js';
 import type { ChatCompletion } from './core/types.js';
@@ -93,7 +93,8 @@ async function aggregateEvents(runtime: ProviderRuntime, batches: AsyncIterable<
     outer: for await (const events of batches) {
       for (const event of events) {
         if (event.type === 'chunk') {
-          if (event.text === undefined || !aggregator.addSameShape(event.text)) aggregator.add(chunkValue(event), event.text);
+          if (event.chunk === undefined) aggregator.addContent(event.index, event.content);
+          else aggregator.add(event.chunk);
         } else if (event.type === 'error') throw nonStreamError(event.error);
         else if (event.type === 'done') {
           done = true;
@@ -163,7 +164,7 @@ async function openCommitted(ctx: RequestContext, sink: ChunkSink): Promise<Open
     clearInterval(ping);
   }
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
-  opened.stream?.commit(opened.runtime.adapter.chunkFramesAsIs === true ? sink.forwardsAsIs : undefined);
+  opened.stream?.commit(sink.takesFrames === true);
   return opened;
 }
 

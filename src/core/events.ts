@@ -11,12 +11,13 @@ export interface SseEvent {
 }
 
 /**
- * A canonical chunk. Passthrough adapters set `text` (the upstream's JSON, forwarded untouched and
- * parsed only when inspected); translating adapters set `chunk`.
+ * A canonical chunk: parsed (`chunk`, with the upstream's own JSON `text` when a passthrough adapter
+ * read it, to forward as is), or, for a passthrough chunk the stream's scanner vouched for
+ * (core/chunk-scan.ts), not parsed: its `text`, its `content` and the choice `index`.
  */
 export type ChunkEvent =
-  | { type: 'chunk'; chunk: ChatCompletionChunk; text?: undefined }
-  | { type: 'chunk'; text: string; chunk?: undefined };
+  | { type: 'chunk'; chunk: ChatCompletionChunk; text?: string; content?: undefined }
+  | { type: 'chunk'; chunk?: undefined; text: string; content: string; index: number };
 
 /**
  * OpenAI chunks that go to a chat stream client exactly as the upstream framed them
@@ -26,6 +27,8 @@ export interface FramesEvent {
   type: 'frames';
   bytes: Buffer;
   count: number;
+  /** The bytes of the frames' content strings (escapes as written): an estimate of the text generated. */
+  contentBytes: number;
 }
 
 export type StreamEvent = ChunkEvent | FramesEvent | { type: 'error'; error: SluiceError } | { type: 'done' };

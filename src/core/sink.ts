@@ -2,13 +2,6 @@ import type { SluiceError } from './errors.js';
 import type { ChunkEvent, FramesEvent } from './events.js';
 import type { Usage } from './types.js';
 
-/**
- * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`; `view` is a
- * DataView over the same bytes as `buf`), whether it goes to the client as received. Offsets
- * rather than a subarray, and one view per read: no allocation per frame.
- */
-export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: number) => boolean;
-
 /** What a sink tells the access record: the upstream's usage, else the generated characters seen. */
 export interface UsageTally {
   usage?: Usage;
@@ -37,10 +30,10 @@ export interface ChunkSink extends Committable {
   /** A batch of chunks; resolves when the client can take more (backpressure). */
   write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined;
   /**
-   * Set by a sink that takes OpenAI chunk frames as bytes (FramesEvent): whether one may go out as
-   * received. Sinks without it only ever get ChunkEvents.
+   * True for a sink that takes OpenAI chunk frames as bytes (FramesEvent): the chunks a passthrough
+   * adapter vouches for without parsing, to go out as received. Other sinks only get ChunkEvents.
    */
-  readonly forwardsAsIs?: ForwardFrame;
+  readonly takesFrames?: boolean;
   /** How many choices got a finish_reason so far (an EOF is complete once all did). */
   readonly finishedChoices: number;
   end(): void;

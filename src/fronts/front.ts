@@ -127,7 +127,7 @@ export interface NativeStreamReader {
   event(event: SseEvent): void;
   /** The usage seen so far, in chat terms. */
   readonly usage: Usage | undefined;
-  /** Set when the upstream reported an error in the stream (it reaches the client as sent). */
+  /** Set when the upstream reported an error in the stream (it reaches the client as sent, with any provider key redacted). */
   readonly failed: boolean;
   /** At the upstream's EOF: why the stream is incomplete, if it is (the client then gets the front's error event). */
   end(provider: string): SluiceError | undefined;

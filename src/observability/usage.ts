@@ -23,22 +23,3 @@ export function completionChars(completion: ChatCompletion): number {
   }
   return n;
 }
-
-const CONTENT_KEY = '"content":"';
-
-/**
- * Characters of `delta.content` in a passthrough chunk's JSON text, found without parsing it (an
- * estimate: escapes count as written). `"reasoning_content":"` does not match the quoted key.
- */
-export function contentCharsInText(text: string): number {
-  const at = text.indexOf(CONTENT_KEY);
-  if (at < 0) return 0;
-  const start = at + CONTENT_KEY.length;
-  let i = start;
-  for (;;) {
-    const quote = text.indexOf('"', i);
-    if (quote < 0) return 0;
-    if (text.charCodeAt(quote - 1) !== 92 /* \ */) return quote - start;
-    i = quote + 1;
-  }
-}

@@ -47,11 +47,12 @@ export interface Adapter<S = unknown> {
   /** A whole non-stream JSON response body, already parsed. Throws SluiceError when unusable. */
   parseResponse(body: unknown): ChatCompletion;
   /**
-   * True for upstreams whose events are OpenAI chunks: a plain chunk frame (a JSON object with no
-   * non-null `error`, `usage` or `finish_reason` key) comes out of parseEvent as its own text, so
-   * it may be forwarded without decoding it. The chat sink checks each frame's bytes in one pass.
+   * For upstreams whose events are OpenAI chunks: a single-line `data:` frame's JSON bytes (`buf`
+   * from `from` to `to`, `view` a DataView over the same bytes) -> its content's byte length if
+   * the frame may go to a chat client as received without being parsed (parseEvent would have
+   * made it a plain chunk event with that text), else -1.
    */
-  readonly chunkFramesAsIs?: true;
+  frameContentBytes?(state: S, buf: Buffer, view: DataView, from: number, to: number): number;
   /** An upstream error response (status >= 400) in OpenAI terms. */
   parseError(status: number, bodyText: string): SluiceError;
 }

@@ -2,6 +2,7 @@ import type { ProviderConfig } from '../config/schema.js';
 import type { Adapter, BuildContext, UpstreamRequest } from './adapter.js';
 import { requestHeaders } from './headers.js';
 import { openaiAdapter, openaiRequestBody } from './openai.js';
+import type { ChunkScanner } from '../core/chunk-scan.js';
 import type { ChatRequest } from '../core/types.js';
 import { joinUrl } from '../core/url.js';
 
@@ -16,7 +17,7 @@ export function azureHeaders(provider: ProviderConfig, apiKey: string | undefine
  * deployments with `models: {gpt-4o: my-deployment}`), the key goes in `api-key`. Streams and
  * responses are OpenAI's; Azure's empty opening chunk with prompt_filter_results passes through.
  */
-export const azureAdapter: Adapter<null> = {
+export const azureAdapter: Adapter<ChunkScanner> = {
   ...openaiAdapter,
   headers: azureHeaders,
   buildRequest(request: ChatRequest, context: BuildContext): UpstreamRequest {

@@ -1,6 +1,7 @@
-import { tryParseJson } from '../core/json.js';
+import { ChunkScanner } from '../core/chunk-scan.js';
+import { isJsonObject, tryParseJson } from '../core/json.js';
 import { upstreamErrorEvent, upstreamInvalid } from '../core/errors.js';
-import type { ChatCompletion, ChatRequest } from '../core/types.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from '../core/types.js';
 import type { Adapter, BuildContext, UpstreamRequest } from './adapter.js';
 import { errorFieldsFromBody, upstreamStatusError } from './upstream-error.js';
 import type { SseEvent, StreamEvent } from '../core/events.js';
@@ -39,9 +40,10 @@ export function openaiHeaders(provider: ProviderConfig, apiKey: string | undefin
 
 /**
  * Any OpenAI-compatible upstream. Streams pass through: each event's JSON text is forwarded as
- * received and parsed only when it may be an error.
+ * received. The stream's scanner (core/chunk-scan.ts) vouches for most chunks without a parse;
+ * every other event is parsed, so an error payload or a broken chunk never reaches a client as is.
  */
-export const openaiAdapter: Adapter<null> = {
+export const openaiAdapter: Adapter<ChunkScanner> = {
   buildRequest(request: ChatRequest, context: BuildContext): UpstreamRequest {
     return {
       url: joinUrl(context.provider.base_url ?? 'http://mock.invalid', '/chat/completions'),
@@ -58,31 +60,34 @@ export const openaiAdapter: Adapter<null> = {
     return protocol === 'responses' && provider.responses === 'native' ? '/responses' : undefined;
   },
 
-  initStream(): null {
-    return null;
+  initStream(): ChunkScanner {
+    return new ChunkScanner();
   },
 
-  parseEvent(event: SseEvent): StreamEvent[] {
+  parseEvent(event: SseEvent, scanner: ChunkScanner): StreamEvent[] {
     const data = event.data;
     if (data === '[DONE]') return [DONE];
     if (event.event === 'error') return [streamErrorEvent(tryParseJson(data) ?? data)];
     // Non-JSON data (`data: keep-alive`) would break every OpenAI client: treat it as a comment.
     if (data.charCodeAt(0) !== OPEN_BRACE && data.trimStart().charCodeAt(0) !== OPEN_BRACE) return [];
-    if (data.includes('"error"')) {
-      const parsed = tryParseJson(data);
-      if (parsed !== null && typeof parsed === 'object' && (parsed as { error?: unknown }).error) {
-        return [streamErrorEvent(parsed)];
-      }
-    }
-    return [{ type: 'chunk', text: data }];
+    const content = scanner.content(data);
+    if (content !== undefined) return [{ type: 'chunk', text: data, content, index: scanner.index }];
+    const parsed = tryParseJson(data);
+    if (!isJsonObject(parsed)) return [{ type: 'error', error: upstreamInvalid('a stream event is not valid JSON') }];
+    if (parsed.error) return [streamErrorEvent(parsed)];
+    if (!Array.isArray(parsed.choices)) return [{ type: 'error', error: upstreamInvalid('a stream event is not a chat.completion.chunk') }];
+    const chunk = parsed as ChatCompletionChunk;
+    scanner.learn(chunk, data);
+    return [{ type: 'chunk', chunk, text: data }];
   },
 
   endStream(): StreamEvent[] {
     return [];
   },
 
-  // parseEvent passes a JSON object without an "error" key through as its own text.
-  chunkFramesAsIs: true,
+  frameContentBytes(scanner: ChunkScanner, buf: Buffer, view: DataView, from: number, to: number): number {
+    return scanner.contentBytes(buf, view, from, to);
+  },
 
   parseResponse(body: unknown): ChatCompletion {
     if (body === null || typeof body !== 'object') throw upstreamInvalid('the body is not a JSON object');

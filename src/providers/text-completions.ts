@@ -99,7 +99,8 @@ function textCompletionAdapter(url: (context: BuildContext) => string, azure: bo
       if (data === '[DONE]') return [DONE];
       const parsed = tryParseJson(data);
       if (event.event === 'error') return [streamErrorEvent(parsed ?? data)];
-      if (!isObject(parsed)) return [];
+      // Non-JSON data (`data: keep-alive`) is a comment; a broken JSON object ends the stream.
+      if (!isObject(parsed)) return data.trimStart().startsWith('{') ? [{ type: 'error', error: upstreamInvalid('a stream event is not valid JSON') }] : [];
       if (parsed.error) return [streamErrorEvent(parsed)];
       return [{ type: 'chunk', chunk: toChatChunk(parsed as TextCompletion) }];
     },

@@ -48,25 +48,16 @@ export class Aggregator {
   private usage: Usage | undefined;
   private readonly top: Record<string, unknown> = {};
   private readonly choices = new Map<number, ChoiceState>();
-  private shape: ContentShape | undefined;
 
   /**
-   * Adds a chunk given as JSON text without parsing it when the text is the last plain content
-   * chunk's, byte for byte, except for the content string: the bulk of a stream. Returns false
-   * when the chunk must be parsed and given to add(chunk, text).
+   * A plain content chunk's content, for a chunk the stream's scanner vouched for (core/chunk-scan.ts):
+   * the chunk it learned from was added whole, and everything else this one carries is the same.
    */
-  addSameShape(text: string): boolean {
-    const shape = this.shape;
-    if (shape === undefined) return false;
-    const content = shape.contentOf(text);
-    if (content === undefined) return false;
-    if (content !== '') this.choice(shape.index).content.push(content);
-    return true;
+  addContent(index: number, content: string): void {
+    if (content !== '') this.choice(index).content.push(content);
   }
 
-  /** With the chunk's JSON text, a plain content chunk becomes the shape addSameShape looks for. */
-  add(chunk: ChatCompletionChunk, text?: string): void {
-    if (text !== undefined) this.shape = ContentShape.of(chunk, text) ?? this.shape;
+  add(chunk: ChatCompletionChunk): void {
     // Empty strings, zeros and nulls never overwrite a real value (Azure's opening chunk has them).
     if (isReal(chunk.id) && this.id === '') this.id = chunk.id;
     if (isReal(chunk.created) && this.created === 0) this.created = chunk.created;
@@ -180,66 +171,6 @@ export class Aggregator {
   }
 }
 
-const CONTENT_KEY = '"content"';
-
-/**
- * A chunk with one choice whose delta is only `content` (and `role`), no logprobs and no finish,
- * split around its content string. Another chunk with the same text before and after that string
- * is, for the aggregator, this one with other content: everything else it carries is last-wins.
- */
-class ContentShape {
-  private constructor(
-    readonly index: number,
-    private readonly before: string,
-    private readonly after: string,
-  ) {}
-
-  static of(chunk: ChatCompletionChunk, text: string): ContentShape | undefined {
-    const choices = chunk.choices;
-    if (!Array.isArray(choices) || choices.length !== 1) return undefined;
-    const choice = choices[0] as ChunkChoice;
-    if (choice.logprobs != null || choice.finish_reason != null) return undefined;
-    const delta = choice.delta;
-    if (delta === null || typeof delta !== 'object' || typeof delta.content !== 'string') return undefined;
-    for (const key in delta) if (key !== 'content' && key !== 'role') return undefined;
-    // One "content" token in the whole text: then it is this delta's key (inside a string every
-    // quote is escaped, so the token cannot hide in a value).
-    const key = text.indexOf(CONTENT_KEY);
-    if (key < 0 || text.lastIndexOf(CONTENT_KEY) !== key) return undefined;
-    let open = key + CONTENT_KEY.length;
-    while (text[open] === ' ') open++;
-    if (text[open] !== ':') return undefined;
-    open++;
-    while (text[open] === ' ') open++;
-    if (text[open] !== '"') return undefined;
-    let close = open + 1;
-    while (close < text.length && text[close] !== '"') close += text[close] === '\\' ? 2 : 1;
-    if (close >= text.length) return undefined;
-    return new ContentShape(typeof choice.index === 'number' ? choice.index : 0, text.slice(0, open + 1), text.slice(close));
-  }
-
-  /** The content of a chunk of this shape, or undefined if `text` is not one. */
-  contentOf(text: string): string | undefined {
-    const { before, after } = this;
-    if (text.length < before.length + after.length) return undefined;
-    // slice + === rather than startsWith, which is slow on eventsource-parser's strings (bench/PROFILE.md, "startsWith").
-    if (text.slice(0, before.length) !== before || text.slice(text.length - after.length) !== after) return undefined;
-    const body = text.slice(before.length, text.length - after.length);
-    for (let i = 0; i < body.length; i++) {
-      const c = body.charCodeAt(i);
-      // A quote, an escape or a control character: let JSON decide on the string token alone
-      // (it also rejects a body that would end the string early).
-      if (c === 34 || c === 92 || c < 32) {
-        try {
-          return JSON.parse(`"${body}"`) as string;
-        } catch {
-          return undefined;
-        }
-      }
-    }
-    return body;
-  }
-}
 
 function addExtension(state: ChoiceState, key: string, value: unknown): void {
   if (value === null || value === undefined) return;

@@ -1,6 +1,5 @@
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { eventTooLarge } from '../core/errors.js';
-import type { ForwardFrame } from '../core/sink.js';
 import type { Adapter } from '../providers/adapter.js';
 import type { FramesEvent, StreamEvent } from '../core/events.js';
 import { nextBytes, type BodySource } from '../core/body.js';
@@ -12,6 +11,14 @@ const BLANK_LINE = Buffer.from('\n\n');
 /** The per-event cap when none is given (providers[].max_event_mb's default). */
 export const DEFAULT_MAX_EVENT_BYTES = 32 * 1024 * 1024;
 const YIELD_AFTER_BYTES = 1024 * 1024;
+
+/**
+ * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`; `view` is a
+ * DataView over the same bytes as `buf`), whether it goes on as received: the byte length of its
+ * content if so, else -1. Offsets rather than a subarray, and one view per read: no allocation per
+ * frame.
+ */
+export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: number) => number;
 
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
@@ -46,7 +53,7 @@ export class SseSplitter {
 
   constructor(
     onMessage: (message: EventSourceMessage) => void,
-    private readonly onFrames: (bytes: Buffer, count: number) => void,
+    private readonly onFrames: (bytes: Buffer, count: number, contentBytes: number) => void,
     private readonly maxEventBytes: number = DEFAULT_MAX_EVENT_BYTES,
   ) {
     this.parser = createParser({
@@ -131,6 +138,7 @@ export class SseSplitter {
     let pos = this.pos;
     let runStart = -1;
     let runCount = 0;
+    let runContent = 0;
     let view: DataView | undefined;
     this.dispatched = false;
     this.joined = 0;
@@ -142,14 +150,18 @@ export class SseSplitter {
       while (boundary >= 0 && boundary + 1 < buf.length && buf[boundary + 1] !== LF) boundary = buf.indexOf(LF, boundary + 1);
       if (boundary < 0 || boundary + 1 >= buf.length) break;
       const end = boundary + 2;
-      if (this.forward !== undefined && boundary === firstLineEnd && isDataLine(buf, pos) && this.forward(buf, (view ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength)), pos + DATA_PREFIX.length, boundary)) {
+      const forward = this.forward;
+      const content = forward !== undefined && boundary === firstLineEnd && isDataLine(buf, pos) ? forward(buf, (view ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength)), pos + DATA_PREFIX.length, boundary) : -1;
+      if (content >= 0) {
         if (runStart < 0) runStart = pos;
         runCount++;
+        runContent += content;
       } else {
         if (runStart >= 0) {
-          this.onFrames(buf.subarray(runStart, pos), runCount);
+          this.onFrames(buf.subarray(runStart, pos), runCount, runContent);
           runStart = -1;
           runCount = 0;
+          runContent = 0;
         }
         this.parser.feed(buf.toString('utf8', pos, end));
       }
@@ -159,7 +171,7 @@ export class SseSplitter {
         return pos < buf.length;
       }
     }
-    if (runStart >= 0) this.onFrames(buf.subarray(runStart, pos), runCount);
+    if (runStart >= 0) this.onFrames(buf.subarray(runStart, pos), runCount, runContent);
     this.buf = undefined;
     this.pos = 0;
     // A copy, so that a partial event does not pin the whole read's memory while the stream idles.
@@ -186,7 +198,7 @@ function isDataLine(buf: Buffer, pos: number): boolean {
  * An upstream SSE body as canonical events, one batch per network read, so that the writer can
  * send a read's worth of events in one write. A stream client's events come one at a time until
  * `commit` (the pipeline decides when to commit event by event), then a read's worth per batch,
- * with OpenAI chunk frames forwarded as bytes if `commit` was given a `forward` test.
+ * with OpenAI chunk frames forwarded as bytes if the sink takes them and the adapter vouches for them.
  */
 export class SseEventStream<S> {
   private batch: StreamEvent[] = [];
@@ -205,14 +217,17 @@ export class SseEventStream<S> {
         const events = adapter.parseEvent(message, state);
         for (let i = 0; i < events.length; i++) this.batch.push(events[i] as StreamEvent);
       },
-      (bytes, count) => this.batch.push({ type: 'frames', bytes, count } satisfies FramesEvent),
+      (bytes, count, contentBytes) => this.batch.push({ type: 'frames', bytes, count, contentBytes } satisfies FramesEvent),
       maxEventBytes,
     );
   }
 
-  commit(forward: ForwardFrame | undefined): void {
+  /** From here on a read's worth of events per batch, and, for a sink that `takesFrames`, the frames the adapter vouches for as bytes. */
+  commit(takesFrames: boolean): void {
     this.eventByEvent = false;
-    this.splitter.forward = forward;
+    const { state } = this;
+    const contentBytes = this.adapter.frameContentBytes;
+    if (takesFrames && contentBytes !== undefined) this.splitter.forward = (buf, view, from, to) => contentBytes(state, buf, view, from, to);
   }
 
   async *batches(): AsyncGenerator<StreamEvent[]> {

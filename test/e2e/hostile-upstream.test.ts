@@ -149,6 +149,57 @@ describe('provider keys never reach a client', () => {
   });
 });
 
+describe('provider keys never reach a client through a native passthrough', () => {
+  const leak = `Incorrect API key provided: ${KEY}`;
+  async function nativeGateway(handler: UpstreamHandler): Promise<RunningGateway> {
+    const upstream = await scoped.upstream(handler);
+    return scoped.gateway(`
+providers:
+  - {name: nat, type: openai, base_url: "${upstream.url}", responses: native, api_key: \${UPSTREAM_KEY}, max_retries: 0}
+  - {name: ant, type: anthropic, base_url: "${upstream.url}", api_key: \${OTHER_KEY}, max_retries: 0}
+`, { UPSTREAM_KEY: KEY, OTHER_KEY });
+  }
+
+  it('in a Responses stream\'s error and response.failed events, the rest byte for byte', async () => {
+    const created = `event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":"r"}}\n\n`;
+    const failed = `event: response.failed\ndata: ${JSON.stringify({ type: 'response.failed', sequence_number: 2, response: { id: 'r', status: 'failed', error: { code: 'server_error', message: leak } } })}\n\n`;
+    const error = `event: error\ndata: ${JSON.stringify({ type: 'error', sequence_number: 1, code: 'invalid_api_key', message: leak })}\n\n`;
+    const gateway = await nativeGateway((_req, res) => {
+      sseHead(res);
+      res.end(created + error + failed);
+    });
+    const response = await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model: 'nat/m', input: 'x', stream: true }) });
+    const text = await bodyText(response);
+    expect(text.startsWith(created)).toBe(true);
+    expect(text).toContain('event: response.failed');
+    expect(text).toContain('Incorrect API key provided: [redacted]');
+    expectNoKey(text);
+  });
+
+  it('in a Responses non-stream body that carries an error', async () => {
+    const gateway = await nativeGateway((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'r', status: 'failed', error: { code: 'server_error', message: leak } }));
+    });
+    const response = await fetch(`${gateway.url}/v1/responses`, { method: 'POST', body: JSON.stringify({ model: 'nat/m', input: 'x' }) });
+    const text = await bodyText(response);
+    expect(JSON.parse(text).error.message).toBe('Incorrect API key provided: [redacted]');
+    expectNoKey(text);
+  });
+
+  it('in an Anthropic Messages stream\'s error event', async () => {
+    const gateway = await nativeGateway((_req, res) => {
+      sseHead(res);
+      res.end(`event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"model":"c","usage":{"input_tokens":1,"output_tokens":0}}}\n\nevent: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: `bad key ${OTHER_KEY}` } })}\n\n`);
+    });
+    const response = await fetch(`${gateway.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'ant/c', max_tokens: 10, messages, stream: true }) });
+    const text = await bodyText(response);
+    expect(text).toContain('event: error');
+    expect(text).toContain('bad key [redacted]');
+    expectNoKey(text);
+  });
+});
+
 describe('compressed upstream bodies', () => {
   const encoders = { gzip: gzipSync, br: brotliCompressSync, deflate: deflateSync };
   const sse = textStream(['Hel', 'lo ', 'there']);
@@ -181,4 +232,52 @@ describe('compressed upstream bodies', () => {
       }
     }
   }
+});
+
+describe('invalid JSON in a data: line after the first byte', () => {
+  // One content chunk, then a chunk cut short: the same bytes as the last one up to its content,
+  // so the passthrough's scanner must not take it for another of that shape.
+  const cutShort = chunk({ content: 'broken' });
+  const broken = `${cutShort.slice(0, cutShort.indexOf('broken"') + 'broken"'.length)}\n\n`;
+  const handler: UpstreamHandler = (_req, res) => {
+    sseHead(res);
+    res.end(chunk({ role: 'assistant', content: '' }) + chunk({ content: 'first' }) + chunk({ content: 'second' }) + broken + chunk({ content: 'never' }) + DONE);
+  };
+
+  it('ends the stream with the error event and [DONE], which the SDK throws as an APIError', async () => {
+    const { gateway } = await setup(handler);
+    const stream = await gateway.client().chat.completions.create({ model: 'up/m', messages, stream: true });
+    let text = '';
+    const error = await (async () => {
+      try {
+        for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    })();
+    expect(text).toBe('firstsecond');
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as Error).message).toMatch(/not valid JSON/);
+    await waitFor(() => accessLines(gateway).length === 1);
+    expect(accessLines(gateway)[0]?.outcome).toBe('invalid_upstream');
+  });
+
+  it('on the wire: the good chunks as sent, then the error event and [DONE], nothing of the broken line', async () => {
+    const { gateway } = await setup(handler);
+    const response = await post(gateway, { model: 'up/m', messages, stream: true });
+    expect(response.status).toBe(200);
+    const text = await bodyText(response);
+    expect(text).toContain(chunk({ content: 'second' }));
+    expect(text).not.toContain('broken');
+    expect(text).not.toContain('never');
+    expect(text).toMatch(/data: \{"error":\{[^\n]*"code":"upstream_invalid_response"[^\n]*\}\}\n\ndata: \[DONE\]\n\n$/);
+  });
+
+  it('for a non-stream client (forced aggregation): a 502', async () => {
+    const { gateway } = await setup(handler, '    force_upstream_stream: true');
+    const response = await post(gateway, { model: 'up/m', messages });
+    expect(response.status).toBe(502);
+    expect(JSON.parse(await bodyText(response)).error.message).toMatch(/not valid JSON/);
+  });
 });

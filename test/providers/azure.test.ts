@@ -15,6 +15,7 @@ describe('azure adapter', () => {
   it('defaults the api-version and passes Azure streams through like OpenAI', () => {
     const provider = parseConfigText('providers:\n  - {name: azure, type: azure, base_url: "https://res.openai.azure.com/"}\n', {}).providers[0]!;
     expect(azureAdapter.buildRequest({ model: 'm', messages: [] }, { provider, upstreamModel: 'd', stream: false, apiKey: undefined }).url).toBe('https://res.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21');
-    expect(azureAdapter.parseEvent({ data: '{"id":"","choices":[],"created":0,"model":"","object":"","prompt_filter_results":[]}' }, null)).toEqual([{ type: 'chunk', text: '{"id":"","choices":[],"created":0,"model":"","object":"","prompt_filter_results":[]}' }]);
+    const opening = '{"id":"","choices":[],"created":0,"model":"","object":"","prompt_filter_results":[]}';
+    expect(azureAdapter.parseEvent({ data: opening }, azureAdapter.initStream())).toEqual([{ type: 'chunk', chunk: JSON.parse(opening), text: opening }]);
   });
 });

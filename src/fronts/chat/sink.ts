@@ -2,8 +2,7 @@ import type { SluiceError } from '../../core/errors.js';
 import type { ChunkEvent, FramesEvent } from '../../core/events.js';
 import type { ChunkSink, UsageTally } from '../../core/sink.js';
 import type { ChatCompletionChunk } from '../../core/types.js';
-import { contentCharsInText } from '../../observability/usage.js';
-import { chunkText, chunkValue, FrameShape, mayHaveUsageOrFinish } from '../../streaming/inspect.js';
+import { chunkText } from '../../streaming/inspect.js';
 import { frame, type SseWriter } from '../../streaming/sse-writer.js';
 
 export const DONE_EVENT = 'data: [DONE]\n\n';
@@ -29,12 +28,12 @@ export function tallyChunk(chunk: ChatCompletionChunk, finished: Set<number>, re
 }
 
 /**
- * Sink A for chat completions. Passthrough chunks go out as the upstream's own text; only a chunk
- * that may carry usage or a finish_reason is parsed. A read's worth of chunks is one write.
+ * Sink A for chat completions. Passthrough chunks go out as the upstream's own text, and the
+ * frames the adapter vouched for as its own bytes. A read's worth of chunks is one write.
  */
 export class ChatSseSink implements ChunkSink {
   private readonly finished = new Set<number>();
-  private readonly frameShape = new FrameShape();
+  readonly takesFrames = true;
 
   constructor(
     private readonly writer: SseWriter,
@@ -63,6 +62,8 @@ export class ChatSseSink implements ChunkSink {
         // Text before the frames goes first; the frames' write answers for backpressure.
         if (out !== '') this.writer.write(out);
         out = '';
+        // Bytes, not characters: an estimate either way, used only if the upstream reports no usage.
+        this.record.completionChars += event.contentBytes;
         drained = this.writer.write(event.bytes);
         continue;
       }
@@ -71,19 +72,6 @@ export class ChatSseSink implements ChunkSink {
     }
     return out === '' ? drained : this.writer.write(out);
   }
-
-  /**
-   * Whether a passthrough frame can go out byte for byte: a plain chunk, with no error (which ends
-   * the stream), no usage (which a client may not have asked for) and no finish_reason (counted
-   * for the end-of-stream check).
-   */
-  readonly forwardsAsIs = (buf: Buffer, view: DataView, start: number, end: number): boolean => {
-    const content = this.frameShape.contentBytes(buf, view, start, end);
-    if (content < 0) return false;
-    // Bytes, not characters: an estimate either way, used only if the upstream reports no usage.
-    this.record.completionChars += content;
-    return true;
-  };
 
   end(): void {
     this.writer.end(DONE_EVENT);
@@ -95,12 +83,12 @@ export class ChatSseSink implements ChunkSink {
 
   /** The JSON text to send for a chunk, or undefined to drop it. */
   private forwardedText(event: ChunkEvent): string | undefined {
-    const text = event.text;
-    if (text !== undefined && event.chunk === undefined && !mayHaveUsageOrFinish(text)) {
-      this.record.completionChars += contentCharsInText(text);
+    const chunk = event.chunk;
+    if (chunk === undefined) {
+      // Vouched for by the stream's scanner: a plain content chunk.
+      this.record.completionChars += event.content.length;
       return chunkText(event);
     }
-    const chunk = chunkValue(event);
     tallyChunk(chunk, this.finished, this.record);
     if (chunk.usage) {
       if (!this.wantsUsage) {

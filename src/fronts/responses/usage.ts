@@ -18,12 +18,16 @@ export function chatUsage(usage: unknown): Usage | undefined {
   };
 }
 
-/** The final stream event (`response.completed` and the like) carries the response with its usage. */
+/**
+ * The final stream event (`response.completed` and the like) carries the response with its usage;
+ * an `error` or `response.failed` event is the upstream's failure (its bytes are redacted on the way).
+ */
 class ResponsesStreamReader implements NativeStreamReader {
   usage: Usage | undefined;
-  readonly failed = false;
+  failed = false;
 
   event(event: SseEvent): void {
+    if (event.event === 'error' || event.event === 'response.failed') this.failed = true;
     if (!event.data.includes('"usage"')) return;
     // A malformed event is the client's to see; Sluice only reads usage here.
     const usage = chatUsage((tryParseJson(event.data) as { response?: { usage?: unknown } } | null | undefined)?.response?.usage);

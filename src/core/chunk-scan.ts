@@ -1,0 +1,235 @@
+import type { ChatCompletionChunk, ChunkChoice } from './types.js';
+
+/**
+ * The passthrough scanner: the one place that says what an OpenAI chunk's JSON text is without
+ * parsing it. Everything else parses.
+ *
+ * Most upstreams write every token's chunk alike but for its `content` string (and OpenAI's
+ * per-chunk `obfuscation` padding). So a stream's scanner learns a shape from a chunk that was
+ * parsed anyway: the chunk's text with those strings' values cut out, when the chunk is a plain
+ * content chunk (one choice whose delta is only `content` and `role`, no finish_reason, logprobs,
+ * usage or error). A later chunk whose text is that shape with valid JSON strings in the holes is
+ * vouched for: it is valid JSON, it is the learned chunk with another content (and padding), and
+ * its content is what the hole holds. What the scanner cannot vouch for is parsed by the caller,
+ * and a plain content chunk parsed there becomes the new shape.
+ *
+ * Why a hole is where the shape says: the learned text has exactly one `"content":` and at most one
+ * `"obfuscation":` token, and no backslash outside the holes. Then no key is written with escapes,
+ * and inside a JSON string every quote is escaped, so each token is the one key of that name
+ * anywhere in the chunk; and the parse confirmed both values.
+ */
+export class ChunkScanner {
+  private shape: Shape | undefined;
+
+  /** The learned chunk's choice index (the one choice of every chunk vouched for). */
+  get index(): number {
+    return this.shape?.index ?? 0;
+  }
+
+  /** Learns the shape of `chunk` (parsed from `text`) if it is a plain content chunk; else keeps the last. */
+  learn(chunk: ChatCompletionChunk, text: string): void {
+    const shape = Shape.of(chunk, text);
+    if (shape !== undefined) this.shape = shape;
+  }
+
+  /** A chunk text's content if the scanner vouches for it (see the class), else undefined. */
+  content(text: string): string | undefined {
+    const shape = this.shape;
+    if (shape === undefined) return undefined;
+    const { texts, contentHole } = shape;
+    const last = texts.length - 1;
+    let at = 0;
+    let content: string | undefined;
+    for (let h = 0; h < last; h++) {
+      const segment = texts[h] as string;
+      // slice + === rather than startsWith, which is slow on eventsource-parser's strings (bench/PROFILE.md, "startsWith").
+      if (text.slice(at, at + segment.length) !== segment) return undefined;
+      at += segment.length;
+      const end = textStringEnd(text, at);
+      if (end < 0) return undefined;
+      if (h === contentHole) content = decodeString(text, at, end);
+      at = end;
+    }
+    const tail = texts[last] as string;
+    if (text.length - at !== tail.length || text.slice(at) !== tail) return undefined;
+    return content;
+  }
+
+  /**
+   * For a frame's undecoded JSON bytes (`buf` from `from` to `to`; `view` a DataView over the same
+   * bytes as `buf`): the byte length of its content string (escapes as written) if the scanner
+   * vouches for it, else -1. Offsets and one view per read: no allocation per frame.
+   */
+  contentBytes(buf: Buffer, view: DataView, from: number, to: number): number {
+    const shape = this.shape;
+    if (shape === undefined) return -1;
+    const { bytes, starts, contentHole } = shape;
+    const last = starts.length - 2;
+    let at = from;
+    let content = -1;
+    for (let h = 0; h < last; h++) {
+      const start = starts[h] as number;
+      const length = (starts[h + 1] as number) - start;
+      if (to - at < length || !sameBytes(view, at, bytes, start, length)) return -1;
+      at += length;
+      const end = bytesStringEnd(buf, at, to);
+      if (end < 0) return -1;
+      if (h === contentHole) content = end - at;
+      at = end;
+    }
+    const start = starts[last] as number;
+    const length = (starts[last + 1] as number) - start;
+    if (to - at !== length || !sameBytes(view, at, bytes, start, length)) return -1;
+    return content;
+  }
+}
+
+/** The keys whose string values are the holes of a shape. `content` is required, the others optional. */
+const CONTENT_TOKEN = '"content"';
+const OBFUSCATION_TOKEN = '"obfuscation"';
+
+/** A learned chunk text cut around its holes: segment, hole, segment, ... , segment. */
+class Shape {
+  private constructor(
+    readonly index: number,
+    /** The segments between the holes; each hole's quotes belong to the segments around it. */
+    readonly texts: string[],
+    /** The same segments as UTF-8, one after the other, and where each starts (plus the end). */
+    readonly bytes: DataView,
+    readonly starts: number[],
+    /** Which hole is the content string. */
+    readonly contentHole: number,
+  ) {}
+
+  static of(chunk: ChatCompletionChunk, text: string): Shape | undefined {
+    const content = plainContent(chunk);
+    if (content === undefined) return undefined;
+    const contentHole = holeAt(text, CONTENT_TOKEN, content);
+    if (contentHole === undefined) return undefined;
+    const holes = [contentHole];
+    if (typeof chunk.obfuscation === 'string') {
+      const padding = holeAt(text, OBFUSCATION_TOKEN, chunk.obfuscation);
+      if (padding === undefined) return undefined;
+      holes.push(padding);
+    } else if (text.includes(OBFUSCATION_TOKEN)) return undefined;
+    holes.sort((a, b) => a.start - b.start);
+    const texts: string[] = [];
+    let at = 0;
+    for (const hole of holes) {
+      texts.push(text.slice(at, hole.start));
+      at = hole.end;
+    }
+    texts.push(text.slice(at));
+    if (texts.some((segment) => segment.includes('\\'))) return undefined;
+    const encoded = texts.map((segment) => Buffer.from(segment));
+    const starts = [0];
+    for (const segment of encoded) starts.push((starts[starts.length - 1] as number) + segment.length);
+    const all = Buffer.concat(encoded);
+    return new Shape(typeof chunk.choices[0]?.index === 'number' ? chunk.choices[0].index : 0, texts, new DataView(all.buffer, all.byteOffset, all.byteLength), starts, holes.indexOf(contentHole));
+  }
+}
+
+/** A plain content chunk's content: one choice, its delta only `content` (a string) and `role`; nothing that ends or accounts. */
+function plainContent(chunk: ChatCompletionChunk): string | undefined {
+  if (chunk.usage != null || chunk.error != null) return undefined;
+  const choices = chunk.choices;
+  if (!Array.isArray(choices) || choices.length !== 1) return undefined;
+  const choice = choices[0] as ChunkChoice;
+  if (choice.logprobs != null || choice.finish_reason != null) return undefined;
+  const delta = choice.delta;
+  if (delta === null || typeof delta !== 'object' || typeof delta.content !== 'string') return undefined;
+  for (const key in delta) if (key !== 'content' && key !== 'role') return undefined;
+  return delta.content;
+}
+
+interface Hole {
+  /** The string value's first character, after its opening quote. */
+  start: number;
+  /** Its closing quote. */
+  end: number;
+}
+
+/** Where the one `token` key of `text` has its string value, if there is exactly one and its value is `value`. */
+function holeAt(text: string, token: string, value: string): Hole | undefined {
+  const key = text.indexOf(token);
+  if (key < 0 || text.indexOf(token, key + 1) >= 0) return undefined;
+  let open = skipSpaces(text, key + token.length);
+  if (text.charCodeAt(open) !== COLON) return undefined;
+  open = skipSpaces(text, open + 1);
+  if (text.charCodeAt(open) !== QUOTE) return undefined;
+  const end = textStringEnd(text, open + 1);
+  if (end < 0 || decodeString(text, open + 1, end) !== value) return undefined;
+  return { start: open + 1, end };
+}
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COLON = 58;
+
+/**
+ * The index of the quote that closes a JSON string whose characters start at `from`, or -1 if the
+ * string is not valid JSON (a control character, an unknown escape) or does not close.
+ */
+function textStringEnd(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) return i;
+    if (c < 32) return -1;
+    if (c === BACKSLASH) {
+      const escaped = text.charCodeAt(i + 1);
+      if (escaped === 117 /* u */) {
+        if (!isHex(text.charCodeAt(i + 2)) || !isHex(text.charCodeAt(i + 3)) || !isHex(text.charCodeAt(i + 4)) || !isHex(text.charCodeAt(i + 5))) return -1;
+        i += 5;
+      } else if (isEscape(escaped)) i++;
+      else return -1;
+    }
+  }
+  return -1;
+}
+
+/** textStringEnd over UTF-8 bytes (bytes of multi-byte characters are all >= 0x80 and pass as they are). */
+function bytesStringEnd(buf: Buffer, from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    const c = buf[i] as number;
+    if (c === QUOTE) return i;
+    if (c < 32) return -1;
+    if (c === BACKSLASH) {
+      const escaped = buf[i + 1] as number;
+      if (escaped === 117 /* u */) {
+        if (i + 5 >= to || !isHex(buf[i + 2] as number) || !isHex(buf[i + 3] as number) || !isHex(buf[i + 4] as number) || !isHex(buf[i + 5] as number)) return -1;
+        i += 5;
+      } else if (isEscape(escaped)) i++;
+      else return -1;
+    }
+  }
+  return -1;
+}
+
+/** `"`, `\`, `/`, b, f, n, r, t: the one-character escapes. */
+function isEscape(c: number): boolean {
+  return c === QUOTE || c === BACKSLASH || c === 47 || c === 98 || c === 102 || c === 110 || c === 114 || c === 116;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
+
+/** A valid JSON string's characters (from textStringEnd) decoded. */
+function decodeString(text: string, from: number, end: number): string {
+  const raw = text.slice(from, end);
+  return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+}
+
+function skipSpaces(text: string, from: number): number {
+  let i = from;
+  for (let c = text.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = text.charCodeAt(++i));
+  return i;
+}
+
+/** Whether `n` bytes of `view` from `at` equal those of `other` from `otherAt`, four at a time. */
+function sameBytes(view: DataView, at: number, other: DataView, otherAt: number, n: number): boolean {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) if (view.getUint32(at + i) !== other.getUint32(otherAt + i)) return false;
+  for (; i < n; i++) if (view.getUint8(at + i) !== other.getUint8(otherAt + i)) return false;
+  return true;
+}
