@@ -44,9 +44,9 @@ type UpstreamAnswer =
  * SSE is recognised by Content-Type or, failing that, by a body that is plainly SSE. A stream
  * client's events come one by one until the pipeline commits (see SseEventStream).
  */
-async function readAnswer(runtime: ProviderRuntime, response: UpstreamResponse, forStreamClient: boolean): Promise<UpstreamAnswer> {
+async function readAnswer(runtime: ProviderRuntime, response: UpstreamResponse, forStreamClient: boolean, takesFrames = false): Promise<UpstreamAnswer> {
   if (isEventStream(response)) {
-    const stream = new SseEventStream(response, runtime.adapter, runtime.adapter.initStream(), forStreamClient, runtime.config.max_event_mb * 1024 * 1024);
+    const stream = new SseEventStream(response, runtime.adapter, runtime.adapter.initStream(), forStreamClient, runtime.config.max_event_mb * 1024 * 1024, takesFrames);
     return { kind: 'sse', batches: stream.batches(), stream };
   }
   // Queued upstreams may send blank lines before the JSON: trim before parsing.
@@ -159,7 +159,7 @@ async function openCommitted(ctx: RequestContext, sink: ChunkSink): Promise<Open
   const ping = setInterval(() => sink.ping(), ctx.state.config.server.keepalive_ms);
   let opened: OpenedStream;
   try {
-    opened = await runTargets(ctx, (a) => openStream(ctx, a));
+    opened = await runTargets(ctx, (a) => openStream(ctx, a, sink.takesFrames === true));
   } finally {
     clearInterval(ping);
   }
@@ -168,10 +168,10 @@ async function openCommitted(ctx: RequestContext, sink: ChunkSink): Promise<Open
   return opened;
 }
 
-async function openStream(ctx: RequestContext, a: Attempt): Promise<OpenedStream> {
+async function openStream(ctx: RequestContext, a: Attempt, takesFrames: boolean): Promise<OpenedStream> {
   const { runtime } = a;
   const response = await send(ctx, a, runtime.config.supports_stream);
-  const answer = await readAnswer(runtime, response, true);
+  const answer = await readAnswer(runtime, response, true, takesFrames);
   let batches: AsyncIterator<StreamEvent[]>;
   if (answer.kind === 'sse') batches = answer.batches;
   else {

@@ -233,3 +233,148 @@ function sameBytes(view: DataView, at: number, other: DataView, otherAt: number,
   for (; i < n; i++) if (view.getUint8(at + i) !== other.getUint8(otherAt + i)) return false;
   return true;
 }
+
+/** Strings this long or longer are left out of a long frame's skeleton. */
+const HOLE_MIN = 4096;
+/** A long frame whose JSON outside its long strings is larger than this is not vouched for. */
+const SKELETON_MAX = 64 * 1024;
+
+/**
+ * One frame too large to join, decode and parse in one go without stalling every other client (a
+ * base64 image as a content string, tens of MB): its JSON is checked as it arrives, piece by
+ * piece. Every string's syntax is checked as JSON.parse would; strings of HOLE_MIN bytes or more
+ * are left out of a skeleton (written as `""`), the rest is kept. At the end the skeleton, small,
+ * is parsed: a plain content chunk (as ChunkScanner learns them) whose content is the one
+ * left-out string is vouched for, and may go on as the upstream's bytes.
+ */
+export class LongFrameScan {
+  private readonly skeleton = Buffer.allocUnsafe(SKELETON_MAX);
+  private length = 0;
+  private inString = false;
+  /** The current string: where its characters start in the skeleton, its bytes so far, whether it is left out. */
+  private stringStart = 0;
+  private stringBytes = 0;
+  private leftOut = false;
+  /** 1 just after a backslash; hex digits still due after `\u`. */
+  private escape = 0;
+  private hex = 0;
+  private holes = 0;
+  private holeQuote = -1;
+  private holeBytes = 0;
+  private broken = false;
+
+  /** The frame's next JSON bytes; false once it cannot be vouched for (it need not be fed further). */
+  feed(buf: Uint8Array, from: number, to: number): boolean {
+    if (this.broken) return false;
+    let i = from;
+    while (i < to) {
+      if (!this.inString) {
+        const c = buf[i++] as number;
+        if (c === LF || c === CR || !this.put(c)) return this.fail();
+        if (c === QUOTE) this.openString();
+        continue;
+      }
+      if (this.escape === 1 || this.hex > 0) {
+        const c = buf[i++] as number;
+        if (this.escape === 1) {
+          this.escape = 0;
+          if (c === 117 /* u */) this.hex = 4;
+          else if (!isEscape(c)) return this.fail();
+        } else if (!isHex(c)) return this.fail();
+        else this.hex--;
+        if (!this.stringByte(c)) return false;
+        continue;
+      }
+      // The run of plain characters up to the next quote, backslash or control character.
+      let j = i;
+      while (j < to) {
+        const c = buf[j] as number;
+        if (c === QUOTE || c === BACKSLASH || c < 32) break;
+        j++;
+      }
+      if (!this.stringRun(buf, i, j)) return false;
+      i = j;
+      if (i >= to) break;
+      const c = buf[i++] as number;
+      if (c < 32) return this.fail();
+      if (c === BACKSLASH) {
+        this.escape = 1;
+        if (!this.stringByte(c)) return false;
+        continue;
+      }
+      this.closeString();
+      if (!this.put(QUOTE)) return this.fail();
+    }
+    return true;
+  }
+
+  /** At the frame's end: its content's byte length (escapes as written) if it is vouched for, else -1. */
+  finish(): number {
+    if (this.broken || this.inString || this.holes !== 1) return -1;
+    const text = this.skeleton.toString('utf8', 0, this.length);
+    if (text.includes('\\')) return -1;
+    let chunk: unknown;
+    try {
+      chunk = JSON.parse(text);
+    } catch {
+      return -1;
+    }
+    if (chunk === null || typeof chunk !== 'object' || plainContent(chunk as ChatCompletionChunk) !== '') return -1;
+    const hole = holeAt(text, CONTENT_TOKEN, '');
+    if (hole === undefined || Buffer.byteLength(text.slice(0, hole.start - 1)) !== this.holeQuote) return -1;
+    return this.holeBytes;
+  }
+
+  private openString(): void {
+    this.inString = true;
+    this.stringStart = this.length;
+    this.stringBytes = 0;
+    this.leftOut = false;
+  }
+
+  private closeString(): void {
+    this.inString = false;
+    if (!this.leftOut) return;
+    this.holes++;
+    this.holeQuote = this.stringStart - 1;
+    this.holeBytes = this.stringBytes;
+  }
+
+  /** A string's bytes `buf` from `from` to `to`, kept in the skeleton unless the string is long. */
+  private stringRun(buf: Uint8Array, from: number, to: number): boolean {
+    if (this.grow(to - from)) return true;
+    if (this.length + to - from > SKELETON_MAX) return this.fail();
+    this.skeleton.set(buf.subarray(from, to), this.length);
+    this.length += to - from;
+    return true;
+  }
+
+  private stringByte(c: number): boolean {
+    if (this.grow(1)) return true;
+    return this.put(c) || this.fail();
+  }
+
+  /** Counts `n` more bytes of the current string; whether it is (now) left out of the skeleton. */
+  private grow(n: number): boolean {
+    this.stringBytes += n;
+    if (!this.leftOut && this.stringBytes >= HOLE_MIN) {
+      this.leftOut = true;
+      this.length = this.stringStart;
+    }
+    return this.leftOut;
+  }
+
+  private put(c: number): boolean {
+    if (this.length >= SKELETON_MAX) return false;
+    this.skeleton[this.length++] = c;
+    return true;
+  }
+
+  private fail(): false {
+    this.broken = true;
+    return false;
+  }
+}
+
+const LF = 10;
+const CR = 13;

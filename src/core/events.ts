@@ -25,7 +25,8 @@ export type ChunkEvent =
  */
 export interface FramesEvent {
   type: 'frames';
-  bytes: Buffer;
+  /** One read's run of frames, or the reads of one long frame. */
+  bytes: Buffer | readonly Buffer[];
   count: number;
   /** The bytes of the frames' content strings (escapes as written): an estimate of the text generated. */
   contentBytes: number;

@@ -1,4 +1,5 @@
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
+import { LongFrameScan } from '../core/chunk-scan.js';
 import { eventTooLarge } from '../core/errors.js';
 import type { Adapter } from '../providers/adapter.js';
 import type { FramesEvent, StreamEvent } from '../core/events.js';
@@ -11,6 +12,15 @@ const BLANK_LINE = Buffer.from('\n\n');
 /** The per-event cap when none is given (providers[].max_event_mb's default). */
 export const DEFAULT_MAX_EVENT_BYTES = 32 * 1024 * 1024;
 const YIELD_AFTER_BYTES = 1024 * 1024;
+/** An event held past this size is checked as it arrives, when the splitter has `longFrames`. */
+const LONG_EVENT_BYTES = 1024 * 1024;
+const OPEN_BRACE = 123;
+
+/** Checks one long frame's JSON piece by piece (LongFrameScan). */
+interface FrameCheck {
+  feed(buf: Uint8Array, from: number, to: number): boolean;
+  finish(): number;
+}
 
 /**
  * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`; `view` is a
@@ -35,6 +45,16 @@ export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: num
  */
 export class SseSplitter {
   forward: ForwardFrame | undefined;
+  /**
+   * With it, a single-line `data: {` event that grows past LONG_EVENT_BYTES is checked as its
+   * reads arrive; if the check vouches for it at its end, it goes on as those reads (`onFrames`),
+   * never joined or decoded. Otherwise it is joined and parsed like any other.
+   */
+  longFrames: (() => FrameCheck) | undefined;
+  /** The held event's check: undefined before it is long, null if it is not a frame to check. */
+  private long: FrameCheck | null | undefined;
+  /** A long frame vouched for, waiting for `split` to hand it on. */
+  private longFrame: { pieces: Buffer[]; contentBytes: number } | undefined;
   private readonly parser: EventSourceParser;
   /** Bytes received and split as far as `pos`. */
   private buf: Buffer | undefined;
@@ -53,7 +73,7 @@ export class SseSplitter {
 
   constructor(
     onMessage: (message: EventSourceMessage) => void,
-    private readonly onFrames: (bytes: Buffer, count: number, contentBytes: number) => void,
+    private readonly onFrames: (bytes: Buffer | readonly Buffer[], count: number, contentBytes: number) => void,
     private readonly maxEventBytes: number = DEFAULT_MAX_EVENT_BYTES,
   ) {
     this.parser = createParser({
@@ -100,6 +120,18 @@ export class SseSplitter {
       return;
     }
     if (this.piecesBytes + end > this.maxEventBytes) throw eventTooLarge(this.maxEventBytes);
+    const long = this.long;
+    this.long = undefined;
+    const contentBytes = long != null && long.feed(bytes, 0, end) ? long.finish() : -1;
+    if (contentBytes >= 0) {
+      pieces.push(bytes.subarray(0, end + 2));
+      this.longFrame = { pieces, contentBytes };
+      this.buf = bytes.subarray(end + 2);
+      this.pos = 0;
+      this.pieces = undefined;
+      this.piecesBytes = 0;
+      return;
+    }
     pieces.push(bytes);
     this.joined = this.piecesBytes + bytes.length;
     this.buf = Buffer.concat(pieces, this.joined);
@@ -115,6 +147,26 @@ export class SseSplitter {
     this.piecesBytes += bytes.length;
     this.lastByte = bytes[bytes.length - 1] as number;
     if (this.piecesBytes > this.maxEventBytes) throw eventTooLarge(this.maxEventBytes);
+    if (this.longFrames !== undefined && this.long !== null && this.piecesBytes >= LONG_EVENT_BYTES) this.checkLong(bytes);
+  }
+
+  /** Feeds the held event's check with the read just held (or, when it starts, with every held read). */
+  private checkLong(latest: Buffer): void {
+    let check = this.long;
+    if (check == null) {
+      const pieces = this.pieces as Buffer[];
+      const first = pieces[0] as Buffer;
+      if (first.length <= DATA_PREFIX.length || !isDataLine(first, 0) || first[DATA_PREFIX.length] !== OPEN_BRACE) {
+        this.long = null;
+        return;
+      }
+      check = (this.longFrames as () => FrameCheck)();
+      let ok = check.feed(first, DATA_PREFIX.length, first.length);
+      for (let i = 1; ok && i < pieces.length; i++) ok = check.feed(pieces[i] as Buffer, 0, (pieces[i] as Buffer).length);
+      this.long = ok ? check : null;
+      return;
+    }
+    if (!check.feed(latest, 0, latest.length)) this.long = null;
   }
 
   /** Every byte received and not yet split, as one buffer (emptied). */
@@ -133,6 +185,12 @@ export class SseSplitter {
    * before the rest is split, e.g. switch `forward` on).
    */
   split(oneMessage: boolean): boolean {
+    const longFrame = this.longFrame;
+    if (longFrame !== undefined) {
+      this.longFrame = undefined;
+      this.onFrames(longFrame.pieces, 1, longFrame.contentBytes);
+      if (oneMessage) return this.buf !== undefined && this.pos < this.buf.length;
+    }
     const buf = this.buf;
     if (buf === undefined) return false;
     let pos = this.pos;
@@ -183,6 +241,7 @@ export class SseSplitter {
   end(): void {
     if (this.decoder !== undefined) this.parser.feed(this.decoder.decode());
     this.buf = undefined;
+    this.long = undefined;
     this.pieces = undefined;
     this.piecesBytes = 0;
   }
@@ -210,6 +269,7 @@ export class SseEventStream<S> {
     private readonly state: S,
     private eventByEvent = false,
     maxEventBytes = DEFAULT_MAX_EVENT_BYTES,
+    takesFrames = false,
   ) {
     this.splitter = new SseSplitter(
       (message) => {
@@ -220,6 +280,7 @@ export class SseEventStream<S> {
       (bytes, count, contentBytes) => this.batch.push({ type: 'frames', bytes, count, contentBytes } satisfies FramesEvent),
       maxEventBytes,
     );
+    if (takesFrames && adapter.frameContentBytes !== undefined) this.splitter.longFrames = () => new LongFrameScan();
   }
 
   /** From here on a read's worth of events per batch, and, for a sink that `takesFrames`, the frames the adapter vouches for as bytes. */

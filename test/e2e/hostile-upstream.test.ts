@@ -281,3 +281,36 @@ describe('invalid JSON in a data: line after the first byte', () => {
     expect(JSON.parse(await bodyText(response)).error.message).toMatch(/not valid JSON/);
   });
 });
+
+describe('a long event within max_event_mb (a 3 MB content string)', () => {
+  const long = 'QUJD'.repeat(768 * 1024);
+  const longChunk = chunk({ content: long });
+  const handler: UpstreamHandler = async (_req, res) => {
+    sseHead(res);
+    res.write(chunk({ role: 'assistant', content: '' }));
+    // In 64 KB writes, as a large image would come.
+    for (let at = 0; at < longChunk.length; at += 64 * 1024) {
+      if (!res.write(longChunk.slice(at, at + 64 * 1024))) await new Promise((r) => res.once('drain', r));
+    }
+    res.end(chunk({}, 'stop') + DONE);
+  };
+
+  it('reaches a stream client byte for byte, as the first content, and the SDK reads it', async () => {
+    const { gateway } = await setup(handler);
+    const response = await post(gateway, { model: 'up/m', messages, stream: true });
+    const text = await bodyText(response);
+    expect(text).toBe(chunk({ role: 'assistant', content: '' }) + longChunk + chunk({}, 'stop') + DONE);
+    const stream = await gateway.client().chat.completions.create({ model: 'up/m', messages, stream: true });
+    let content = '';
+    for await (const c of stream) content += c.choices[0]?.delta.content ?? '';
+    expect(content).toBe(long);
+  });
+
+  it('reaches a non-stream client (forced aggregation) and a Responses client whole', async () => {
+    const { gateway } = await setup(handler, '    force_upstream_stream: true');
+    const done = await gateway.client().chat.completions.create({ model: 'up/m', messages });
+    expect(done.choices[0]?.message.content).toBe(long);
+    const response = await fetch(`${gateway.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'up/m', input: 'hi', stream: true }) });
+    expect(await bodyText(response)).toContain(`"delta":"${long}"`);
+  });
+});

@@ -64,7 +64,9 @@ export class ChatSseSink implements ChunkSink {
         out = '';
         // Bytes, not characters: an estimate either way, used only if the upstream reports no usage.
         this.record.completionChars += event.contentBytes;
-        drained = this.writer.write(event.bytes);
+        const bytes = event.bytes;
+        if (Buffer.isBuffer(bytes)) drained = this.writer.write(bytes);
+        else for (let j = 0; j < bytes.length; j++) drained = this.writer.write(bytes[j] as Buffer);
         continue;
       }
       const text = this.forwardedText(event);
