@@ -28,17 +28,16 @@ export function tallyChunk(chunk: ChatCompletionChunk, finished: Set<number>, re
 }
 
 /**
- * Sink A for chat completions. Passthrough chunks go out as the upstream's own text, and the
- * frames the adapter vouched for as its own bytes. A read's worth of chunks is one write.
+ * What every stream of OpenAI chat-style chunks shares (chat completions, legacy completions): the
+ * finished choices, pings, `[DONE]` at the end and the chat error event on failure.
  */
-export class ChatSseSink implements ChunkSink {
-  private readonly finished = new Set<number>();
-  readonly takesFrames = true;
+export abstract class ChatStyleSseSink implements ChunkSink {
+  protected readonly finished = new Set<number>();
 
   constructor(
-    private readonly writer: SseWriter,
-    private readonly wantsUsage: boolean,
-    private readonly record: UsageTally,
+    protected readonly writer: SseWriter,
+    protected readonly wantsUsage: boolean,
+    protected readonly record: UsageTally,
   ) {}
 
   get committed(): boolean {
@@ -52,6 +51,24 @@ export class ChatSseSink implements ChunkSink {
   ping(): void {
     this.writer.ping();
   }
+
+  abstract write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined;
+
+  end(): void {
+    this.writer.end(DONE_EVENT);
+  }
+
+  fail(error: SluiceError): void {
+    this.writer.end(chatErrorEvent(error));
+  }
+}
+
+/**
+ * Sink A for chat completions. Passthrough chunks go out as the upstream's own text, and the
+ * frames the adapter vouched for as its own bytes. A read's worth of chunks is one write.
+ */
+export class ChatSseSink extends ChatStyleSseSink {
+  readonly takesFrames = true;
 
   write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined {
     let out = '';
@@ -73,14 +90,6 @@ export class ChatSseSink implements ChunkSink {
       if (text !== undefined) out += frame(text);
     }
     return out === '' ? drained : this.writer.write(out);
-  }
-
-  end(): void {
-    this.writer.end(DONE_EVENT);
-  }
-
-  fail(error: SluiceError): void {
-    this.writer.end(chatErrorEvent(error));
   }
 
   /** The JSON text to send for a chunk, or undefined to drop it. */

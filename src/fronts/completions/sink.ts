@@ -1,35 +1,13 @@
-import type { SluiceError } from '../../core/errors.js';
 import type { ChunkEvent, FramesEvent } from '../../core/events.js';
-import type { ChunkSink, UsageTally } from '../../core/sink.js';
 import { toTextChunk } from '../../providers/text-completions.js';
-import { frame, type SseWriter } from '../../streaming/sse-writer.js';
-import { chatErrorEvent, DONE_EVENT, tallyChunk } from '../chat/sink.js';
+import { frame } from '../../streaming/sse-writer.js';
+import { ChatStyleSseSink, tallyChunk } from '../chat/sink.js';
 
 /**
  * The legacy completions stream: each chat chunk the text-completions adapter carried goes out
  * as the `text_completion` chunk it came from. Usage reaches the client only if it asked.
  */
-export class TextCompletionSseSink implements ChunkSink {
-  private readonly finished = new Set<number>();
-
-  constructor(
-    private readonly writer: SseWriter,
-    private readonly wantsUsage: boolean,
-    private readonly record: UsageTally,
-  ) {}
-
-  get committed(): boolean {
-    return this.writer.committed;
-  }
-
-  get finishedChoices(): number {
-    return this.finished.size;
-  }
-
-  ping(): void {
-    this.writer.ping();
-  }
-
+export class TextCompletionSseSink extends ChatStyleSseSink {
   write(events: Array<ChunkEvent | FramesEvent>): Promise<void> | undefined {
     let out = '';
     for (const event of events) {
@@ -48,13 +26,5 @@ export class TextCompletionSseSink implements ChunkSink {
       out += frame(JSON.stringify(text));
     }
     return out === '' ? undefined : this.writer.write(out);
-  }
-
-  end(): void {
-    this.writer.end(DONE_EVENT);
-  }
-
-  fail(error: SluiceError): void {
-    this.writer.end(chatErrorEvent(error));
   }
 }
