@@ -121,11 +121,12 @@ class Shape {
     }
     texts.push(text.slice(at));
     if (texts.some((segment) => segment.includes('\\'))) return undefined;
-    const encoded = texts.map((segment) => Buffer.from(segment));
     const starts = [0];
-    for (const segment of encoded) starts.push((starts[starts.length - 1] as number) + segment.length);
-    const all = Buffer.concat(encoded);
-    return new Shape(typeof chunk.choices[0]?.index === 'number' ? chunk.choices[0].index : 0, texts, new DataView(all.buffer, all.byteOffset, all.byteLength), starts, holes.indexOf(contentHole));
+    for (const segment of texts) starts.push((starts[starts.length - 1] as number) + Buffer.byteLength(segment));
+    // Memory of its own, not a slice of Buffer's shared pool: a stream's shape would pin a pool page.
+    const bytes = new Uint8Array(starts[starts.length - 1] as number);
+    texts.forEach((segment, i) => bytes.set(Buffer.from(segment), starts[i]));
+    return new Shape(typeof chunk.choices[0]?.index === 'number' ? chunk.choices[0].index : 0, texts, new DataView(bytes.buffer), starts, holes.indexOf(contentHole));
   }
 }
 
