@@ -253,6 +253,10 @@ function isDataLine(buf: Buffer, pos: number): boolean {
   return true;
 }
 
+// Module-level: a closure made in SseEventStream's constructor kept each stream's memory alive
+// longer (RSS grew ~10 KB per 5-chunk stream; bench/PROFILE.md, "long frames").
+const newLongFrameScan = (): LongFrameScan => new LongFrameScan();
+
 /**
  * An upstream SSE body as canonical events, one batch per network read, so that the writer can
  * send a read's worth of events in one write. A stream client's events come one at a time until
@@ -280,7 +284,7 @@ export class SseEventStream<S> {
       (bytes, count, contentBytes) => this.batch.push({ type: 'frames', bytes, count, contentBytes } satisfies FramesEvent),
       maxEventBytes,
     );
-    if (takesFrames && adapter.frameContentBytes !== undefined) this.splitter.longFrames = () => new LongFrameScan();
+    if (takesFrames && adapter.frameContentBytes !== undefined) this.splitter.longFrames = newLongFrameScan;
   }
 
   /** From here on a read's worth of events per batch, and, for a sink that `takesFrames`, the frames the adapter vouches for as bytes. */
