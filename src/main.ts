@@ -8,6 +8,7 @@ import { ConfigError, defaultConfigPath, loadConfig } from './config/load.js';
 import { maskUrlCredentials } from './core/redact.js';
 import type { Config } from './config/schema.js';
 import { loggerOptions, stdoutDestination } from './observability/log.js';
+import { serveWorkerMetrics } from './observability/metrics.js';
 import { resolveModel } from './routing/route.js';
 import { buildApp } from './server/app.js';
 import { listenBacklog } from './server/client-limits.js';
@@ -157,6 +158,7 @@ function superviseWorkers(config: Config, reloadPath: () => string | undefined, 
     }
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
   });
+  serveWorkerMetrics();
   for (let i = 0; i < count; i++) fork();
 }
 

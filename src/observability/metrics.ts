@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import cluster from 'node:cluster';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AccessRecord, AttemptRecord } from './access.js';
 
 // LLM latencies: 50 ms .. 120 s.
@@ -42,6 +43,7 @@ export class Metrics {
     this.unpricedRequests = new Counter({ name: 'sluice_unpriced_requests_total', help: 'Requests with token usage but no known price for their model, by client key name.', labelNames: ['key'], registers });
     this.stateErrors = new Counter({ name: 'sluice_state_errors_total', help: 'State store calls that failed or timed out, by operation.', labelNames: ['op'], registers });
     collectDefaultMetrics({ register: this.registry });
+    if (cluster.isWorker) joinWorkerMetrics(this.registry);
   }
 
   limited(key: string, reason: string): void {
@@ -89,8 +91,10 @@ export class Metrics {
     }
   }
 
+  /** The metrics text: under `server.workers`, every worker's summed (see workerMetrics), else this process's own. */
   render(): Promise<string> {
-    return this.registry.metrics();
+    if (!cluster.isWorker) return this.registry.metrics();
+    return workerMetrics(this.registry);
   }
 
   get contentType(): string {
@@ -117,4 +121,55 @@ function attemptOutcome(attempt: AttemptRecord): string {
     default:
       return 'other';
   }
+}
+
+// Under `server.workers`, /metrics (on whichever worker took the connection) answers for all of
+// them: the worker asks the primary, which gathers every worker's registry through prom-client's
+// AggregatorRegistry (counters and histograms summed, as the default and process metrics say) and
+// sends the text back. If the primary does not answer in time, the worker's own metrics.
+
+const METRICS_REQUEST = 'sluice:metrics';
+const METRICS_ANSWER = 'sluice:metrics-answer';
+const ANSWER_MS = 6000;
+const waiting = new Map<number, (text: string | undefined) => void>();
+let nextId = 0;
+let workerListening = false;
+
+/** In a worker: this registry is what the primary gathers from it, and the primary's answers are awaited. */
+function joinWorkerMetrics(own: Registry): void {
+  AggregatorRegistry.setRegistries(own);
+  if (workerListening) return;
+  workerListening = true;
+  new AggregatorRegistry(); // answers the primary's gathering requests from this worker
+  process.on('message', (message: { type?: string; id?: number; text?: string }) => {
+    if (message?.type !== METRICS_ANSWER || message.id === undefined) return;
+    waiting.get(message.id)?.(message.text);
+  });
+}
+
+function workerMetrics(own: Registry): Promise<string> {
+  return new Promise((resolve) => {
+    const id = nextId++;
+    const settle = (text: string | undefined): void => {
+      clearTimeout(timer);
+      waiting.delete(id);
+      if (text !== undefined) resolve(text);
+      else void own.metrics().then(resolve);
+    };
+    const timer = setTimeout(() => settle(undefined), ANSWER_MS);
+    waiting.set(id, settle);
+    process.send?.({ type: METRICS_REQUEST, id });
+  });
+}
+
+/** In the primary of `server.workers`: answers each worker's request for everyone's metrics. */
+export function serveWorkerMetrics(): void {
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (worker, message: { type?: string; id?: number }) => {
+    if (message?.type !== METRICS_REQUEST) return;
+    aggregator.clusterMetrics().then(
+      (text) => worker.send({ type: METRICS_ANSWER, id: message.id, text }),
+      () => worker.send({ type: METRICS_ANSWER, id: message.id }),
+    );
+  });
 }

@@ -297,6 +297,13 @@ describe('server.workers: 2', () => {
     expect(answers.filter((x) => x.status === 429)).toHaveLength(20);
     await waitFor(() => pids().size === 2, 5000);
     expect(pids().has(s.child.pid as number)).toBe(false);
+    // /metrics answers for both workers, whichever takes the connection.
+    for (let i = 0; i < 4; i++) {
+      const text = await (await fetch(`${s.url}/metrics`, { headers: { connection: 'close' } })).text();
+      expect(text).toMatch(/^sluice_limited_requests_total\{key="team",reason="rpm"\} 20$/m);
+      const served = [...text.matchAll(/^sluice_requests_total\{[^}]*status="(\d+)"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[2]), 0);
+      expect(served).toBe(40);
+    }
     // SIGTERM while a request runs on each worker: both finish, then everything exits 0.
     const inFlight = Array.from({ length: 4 }, () =>
       fetch(`${s.url}/v1/chat/completions`, {
