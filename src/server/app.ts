@@ -18,7 +18,7 @@ import { openaiClientKey, openaiErrorReply } from '../fronts/openai.js';
 import { AccessLog } from '../observability/access.js';
 import { serveFront } from './exchange.js';
 import { fromFastifyError, sendError, tooDeep } from './error-reply.js';
-import { boundInflightBodies, clientErrorHandler, lingerAfterRejecting, serverFactory } from './client-limits.js';
+import { bodyBudgetRefusal, clientErrorHandler, lingerAfterRejecting, serverFactory } from './client-limits.js';
 import { jsonDepthExceeds } from '../core/json-depth.js';
 import { findModel, listModels } from './models.js';
 import { adminDisabled, usageReport } from './usage.js';
@@ -112,7 +112,6 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   });
 
   app.decorateRequest('client', undefined);
-  boundInflightBodies(app, config.server.inflight_body_mb * 1024 * 1024, Math.floor(bodyLimitMb * 1024 * 1024), config.server.inflight_body_mb);
 
   // Any content type is read as JSON: curl without -H 'content-type' must still work.
   app.removeAllContentTypeParsers();
@@ -130,6 +129,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    const busy = bodyBudgetRefusal(request.raw, config.server.inflight_body_mb);
+    if (busy !== undefined) throw busy;
     if (request.url.startsWith('/v1/sluice/')) {
       // Sluice's own admin API: admin keys only (client keys are not enough).
       if (!gateway.state.admin.enabled) throw adminDisabled();
