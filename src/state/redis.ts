@@ -122,6 +122,9 @@ end
 return out
 `;
 
+/** Deletes the probe key only if the caller still holds it (it may have lapsed and been taken). */
+const RELEASE_PROBE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1`;
+
 const REASONS: LimitReason[] = ['rpm', 'tpm', 'max_parallel', 'budget'];
 /** Health entries outlive any cooldown Sluice sets; stale ones are ignored by their `until`. */
 const HEALTH_TTL_MS = 86_400_000;
@@ -129,6 +132,7 @@ const HEALTH_TTL_MS = 86_400_000;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sluiceStep(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<number[], Context>;
+    sluiceReleaseProbe(key: string, holder: string): Result<number, Context>;
   }
 }
 
@@ -180,9 +184,10 @@ export class RedisStore implements StateStore {
     this.redis.on('error', (err: Error) => options.onError(err));
     // Loaded on every (re)connect, so no request pays for a NOSCRIPT round trip.
     this.redis.on('ready', () => {
-      for (const script of [STEP]) this.redis.script('LOAD', script).catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))));
+      for (const script of [STEP, RELEASE_PROBE]) this.redis.script('LOAD', script).catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))));
     });
     this.redis.defineCommand('sluiceStep', { lua: STEP });
+    this.redis.defineCommand('sluiceReleaseProbe', { numberOfKeys: 1, lua: RELEASE_PROBE });
   }
 
   ready(ms: number): Promise<boolean> {
@@ -313,6 +318,14 @@ export class RedisStore implements StateStore {
       }
     });
     return events;
+  }
+
+  async claimProbe(provider: string, holder: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.key('probe', provider), holder, 'PX', Math.max(1, Math.round(ttlMs)), 'NX')) === 'OK';
+  }
+
+  async releaseProbe(provider: string, holder: string): Promise<void> {
+    await this.redis.sluiceReleaseProbe(this.key('probe', provider), holder);
   }
 
   onHealth(listener: (event: HealthEvent) => void, onResync: () => void): void {
