@@ -4,24 +4,65 @@ import { ScriptBatch } from './script-batch.js';
 import type { Admission, AdmitInput, HealthEvent, LimitReason, ScopeState, SettleInput, StateStore, UsagePeriod, UsageRecord } from './store.js';
 
 /**
- * Sums the buckets of a window hash that overlap the window (dropping older ones) and finds when the
- * oldest leaves. Shared by both scripts.
+ * Helpers of the STEP script. A call carries the work of many requests, mostly of the same few keys,
+ * so each window hash is read once per call (its sum kept up to date as the call counts into it),
+ * and the usage records' increments and every key's expiry are written once per key.
  */
-const WINDOW_SUM = `
+const HELPERS = `
+local sums = {}
 local function windowSum(key, oldest, bucketMs, buckets, now)
-  local fields = redis.call('HGETALL', key)
-  local total, first = 0, nil
-  for i = 1, #fields, 2 do
-    local bucket = tonumber(fields[i])
-    if bucket < oldest then
-      redis.call('HDEL', key, fields[i])
-    else
-      total = total + tonumber(fields[i + 1])
-      if first == nil or bucket < first then first = bucket end
+  local c = sums[key]
+  if c == nil or c.oldest ~= oldest then
+    local fields = redis.call('HGETALL', key)
+    c = {oldest = oldest, total = 0, first = nil}
+    for i = 1, #fields, 2 do
+      local bucket = tonumber(fields[i])
+      if bucket < oldest then
+        redis.call('HDEL', key, fields[i])
+      else
+        c.total = c.total + tonumber(fields[i + 1])
+        if c.first == nil or bucket < c.first then c.first = bucket end
+      end
     end
+    sums[key] = c
   end
-  if first == nil then return total, 0 end
-  return total, (first + buckets + 1) * bucketMs - now
+  if c.first == nil then return c.total, 0 end
+  return c.total, (c.first + buckets + 1) * bucketMs - now
+end
+local function countInto(key, bucket, amount)
+  redis.call('HINCRBY', key, bucket, amount)
+  local c = sums[key]
+  if c ~= nil then
+    c.total = c.total + amount
+    if c.first == nil or bucket < c.first then c.first = bucket end
+  end
+end
+local expiries, expiryKeys = {}, {}
+local function expireLater(key, ms)
+  if expiries[key] == nil then expiryKeys[#expiryKeys + 1] = key end
+  if expiries[key] == nil or ms > expiries[key] then expiries[key] = ms end
+end
+local records, recordKeys = {}, {}
+local function addUsage(key, requests, tokens, spend, unpriced)
+  local r = records[key]
+  if r == nil then
+    r = {0, 0, 0, 0}
+    records[key] = r
+    recordKeys[#recordKeys + 1] = key
+  end
+  r[1], r[2], r[3], r[4] = r[1] + requests, r[2] + tokens, r[3] + spend, r[4] + unpriced
+end
+local function writeRecords()
+  for _, key in ipairs(recordKeys) do
+    local r = records[key]
+    redis.call('HINCRBY', key, 'requests', r[1])
+    redis.call('HINCRBY', key, 'tokens', r[2])
+    redis.call('HINCRBY', key, 'spend', r[3])
+    redis.call('HINCRBY', key, 'unpriced', r[4])
+  end
+end
+local function writeExpiries()
+  for _, key in ipairs(expiryKeys) do redis.call('PEXPIRE', key, expiries[key]) end
 end
 `;
 
@@ -42,7 +83,7 @@ end
  * 4 budget), retry-after ms (-1 = none), then per scope requests used, requests reset, tokens used,
  * tokens reset.
  */
-const STEP = `${WINDOW_SUM}
+const STEP = `${HELPERS}
 local settleArgs, settleKeys = tonumber(ARGV[1]), tonumber(ARGV[2])
 local k, a = 0, 3
 while a < 3 + settleArgs do
@@ -53,21 +94,20 @@ while a < 3 + settleArgs do
     local kk, aa = k + s * 3, a + s * 7
     local tokens = tonumber(ARGV[aa])
     if tokens > 0 then
-      redis.call('HINCRBY', KEYS[kk + 1], current, tokens)
-      redis.call('PEXPIRE', KEYS[kk + 1], (buckets + 2) * bucketMs)
+      countInto(KEYS[kk + 1], current, tokens)
+      expireLater(KEYS[kk + 1], (buckets + 2) * bucketMs)
     end
     if ARGV[aa + 1] ~= '' then redis.call('ZREM', KEYS[kk + 2], ARGV[aa + 1]) end
     local ttl = tonumber(ARGV[aa + 2])
     if ttl >= 0 then
-      redis.call('HINCRBY', KEYS[kk + 3], 'requests', ARGV[aa + 3])
-      redis.call('HINCRBY', KEYS[kk + 3], 'tokens', ARGV[aa + 4])
-      redis.call('HINCRBY', KEYS[kk + 3], 'spend', ARGV[aa + 5])
-      redis.call('HINCRBY', KEYS[kk + 3], 'unpriced', ARGV[aa + 6])
-      if ttl > 0 then redis.call('PEXPIRE', KEYS[kk + 3], ttl) end
+      addUsage(KEYS[kk + 3], tonumber(ARGV[aa + 3]), tonumber(ARGV[aa + 4]), tonumber(ARGV[aa + 5]), tonumber(ARGV[aa + 6]))
+      if ttl > 0 then expireLater(KEYS[kk + 3], ttl) end
     end
   end
   k, a = k + scopes * 3, a + scopes * 7
 end
+-- Before any admission, whose budget check reads the spend.
+writeRecords()
 local out = {}
 k = settleKeys
 while a <= #ARGV do
@@ -104,8 +144,8 @@ while a <= #ARGV do
     for s = 0, scopes - 1 do
       local kk, aa = k + s * 4, a + s * 5
       if tonumber(ARGV[aa]) > 0 then
-        redis.call('HINCRBY', KEYS[kk + 1], current, 1)
-        redis.call('PEXPIRE', KEYS[kk + 1], (buckets + 2) * bucketMs)
+        countInto(KEYS[kk + 1], current, 1)
+        expireLater(KEYS[kk + 1], (buckets + 2) * bucketMs)
         used[s * 4 + 1] = used[s * 4 + 1] + 1
         if used[s * 4 + 2] == 0 then used[s * 4 + 2] = (current + buckets + 1) * bucketMs - now end
       end
@@ -119,6 +159,7 @@ while a <= #ARGV do
   for i = 1, #used do out[#out + 1] = used[i] end
   k, a = k + scopes * 4, a + scopes * 5
 end
+writeExpiries()
 return out
 `;
 
