@@ -9,6 +9,14 @@ export interface HealthListener {
   keyRested(keyId: string, until: number): void;
   circuitOpened(openedAt: number, until: number): void;
   circuitClosed(): void;
+  /**
+   * Whether this process may send the half-open probe: with a shared store, one process across all
+   * of them wins it for `ttlMs` (the longest the probe may run), so a provider that is recovering
+   * gets one probe, not one per instance. Absent: this process decides alone.
+   */
+  claimProbe?(ttlMs: number): Promise<boolean>;
+  /** The probe this process claimed has its verdict: another may probe when the circuit half-opens again. */
+  probeEnded?(): void;
 }
 
 /** A provider key as shared health names it: a digest, never the key. */
@@ -95,22 +103,37 @@ export class CircuitBreaker {
   constructor(
     private readonly settings: ProviderConfig['circuit_breaker'],
     private readonly listener?: HealthListener,
+    /** How long a probe may run (the provider's total timeout): a claimed probe lapses after it. */
+    private readonly probeTtlMs = settings.cooldown_ms,
   ) {}
 
-  /** Whether a request may go to the provider now; a half-open circuit admits one probe. */
-  admit(now = Date.now()): boolean {
+  /**
+   * Whether a request may go to the provider now; a half-open circuit admits one probe (with a
+   * shared store, one across every process: then the answer waits for the store's).
+   */
+  admit(now = Date.now()): boolean | Promise<boolean> {
     if (this.state === 'closed') return true;
     if (this.state === 'open' && now - this.openedAt >= this.settings.cooldown_ms) this.state = 'half_open';
-    if (this.state === 'half_open' && !this.probing) {
-      this.probing = true;
-      return true;
-    }
-    return false;
+    if (this.state !== 'half_open' || this.probing) return false;
+    this.probing = true;
+    const claim = this.listener?.claimProbe?.(this.probeTtlMs);
+    if (claim === undefined) return true;
+    return claim.then((won) => {
+      // Lost: another process probes; its verdict reaches this one as a close or a re-open.
+      if (!won && this.state === 'half_open') this.probing = false;
+      return won;
+    });
+  }
+
+  private endProbe(): void {
+    if (!this.probing) return;
+    this.probing = false;
+    this.listener?.probeEnded?.();
   }
 
   success(): void {
     this.failures = 0;
-    this.probing = false;
+    this.endProbe();
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.listener?.circuitClosed();
@@ -131,14 +154,14 @@ export class CircuitBreaker {
     if (this.state !== 'half_open' || !this.probing) return;
     if (verdict === 'up') this.success();
     else if (verdict === 'refused') this.reopen(now);
-    else this.probing = false;
+    else this.endProbe();
   }
 
   private reopen(now: number): void {
     const wasOpen = this.state === 'open';
     this.state = 'open';
     this.openedAt = now;
-    this.probing = false;
+    this.endProbe();
     if (!wasOpen) this.listener?.circuitOpened(now, now + this.settings.cooldown_ms);
   }
 

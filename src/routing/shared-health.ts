@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { StoreGuard } from '../state/guard.js';
 import type { HealthEvent, StateStore } from '../state/store.js';
@@ -13,6 +14,9 @@ export type HealthObjects = () => Map<string, { keys: KeyPool; breaker: CircuitB
  * each attempt's check stays a local read.
  */
 export class SharedHealth {
+  /** This process's name on a probe it claims. */
+  private readonly holder = randomUUID();
+
   constructor(
     private readonly store: StateStore,
     private readonly guard: StoreGuard,
@@ -35,6 +39,9 @@ export class SharedHealth {
       keyRested: (keyId, until) => publish({ kind: 'key_cooldown', provider, keyId, until }),
       circuitOpened: (openedAt, until) => publish({ kind: 'circuit_open', provider, openedAt, until }),
       circuitClosed: () => publish({ kind: 'circuit_close', provider }),
+      // A store that cannot answer leaves the probe to this process alone, as without sharing.
+      claimProbe: (ttlMs) => this.guard.call('health', () => this.store.claimProbe(provider, this.holder, ttlMs)).then((r) => !r.ok || r.value),
+      probeEnded: () => void this.guard.call('health', () => this.store.releaseProbe(provider, this.holder)),
     };
   }
 

@@ -98,6 +98,15 @@ export class MemoryStore implements StateStore {
 
   onHealth(): void {}
 
+  // One process: its breaker's own probing flag already admits one probe.
+  claimProbe(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  releaseProbe(): Promise<void> {
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

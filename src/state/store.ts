@@ -107,6 +107,13 @@ export interface StateStore {
   publishHealth(event: HealthEvent): Promise<void>;
   /** The health changes still in force, for a process that starts or reconnects. */
   loadHealth(providers: string[], now: number): Promise<HealthEvent[]>;
+  /**
+   * Takes the provider's half-open probe for `ttlMs` unless a process holds it; true: this one
+   * probes. `holder` names this process's claim, so only it can release it.
+   */
+  claimProbe(provider: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Releases the probe if `holder` still holds it. */
+  releaseProbe(provider: string, holder: string): Promise<void>;
   /** Called with health changes published by other processes (and after a reconnect, to reload). */
   onHealth(listener: (event: HealthEvent) => void, onResync: () => void): void;
   close(): Promise<void>;

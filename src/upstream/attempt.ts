@@ -65,7 +65,8 @@ export async function runTargets<T>(ctx: AttemptContext, attempt: (a: Attempt) =
   while (queue.length > 0) {
     const target = queue.shift() as Target;
     const runtime = runtimeOf(ctx, target);
-    if (!runtime.breaker.admit()) {
+    const admitted = runtime.breaker.admit();
+    if (!(typeof admitted === 'boolean' ? admitted : await admitted)) {
       ctx.record.attempts.push({ provider: runtime.config.name, model: target.upstreamModel, outcome: 'circuit_open', ms: 0 });
       lastError ??= new SluiceError('SLUICE_ERR_UPSTREAM_UNREACHABLE', 503, 'server_error', `Provider '${runtime.config.name}' is cooling down after repeated failures; try again shortly.`, {
         retryable: true,

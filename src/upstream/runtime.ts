@@ -48,7 +48,7 @@ export function createRuntimes(
       adapter: adapterFor(provider),
       client: createClient(provider, config.egress),
       keys: new KeyPool(provider, listener),
-      breaker: new CircuitBreaker(provider.circuit_breaker, listener),
+      breaker: new CircuitBreaker(provider.circuit_breaker, listener, provider.timeouts.total_ms),
       active: 0,
     });
   }

@@ -209,6 +209,33 @@ providers:
     expect(failing.requests).toHaveLength(2);
     expect(keyed.requests.at(-1)?.headers.authorization).toBe('Bearer key-2');
   });
+  it('a half-open circuit lets one probe through across both processes, not one per process', async () => {
+    // Fails until told otherwise; then answers after 300 ms, so both processes ask while the probe runs.
+    let healthy = false;
+    const flaky = await startUpstream(async (_req, res) => {
+      if (healthy) await new Promise((r) => setTimeout(r, 300));
+      res.writeHead(healthy ? 200 : 500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(healthy ? completion('back') : { error: { message: 'down', type: 'server_error', param: null, code: null } }));
+    });
+    upstreams.push(flaky);
+    const yaml = `${redisState(prefix('probe'))}
+providers:
+  - {name: flaky, type: openai, base_url: "${flaky.url}", max_retries: 0, circuit_breaker: {failure_threshold: 1, cooldown_ms: 1000}}
+`;
+    const [a, b] = await Promise.all([sluice(yaml), sluice(yaml)]);
+    expect((await ask(a.url, '', 'flaky/m')).status).toBe(500);
+    await new Promise((r) => setTimeout(r, 100)); // the opened circuit reaches B
+    expect((await ask(b.url, '', 'flaky/m')).status).toBe(503);
+    expect(flaky.requests).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 1100)); // both half-open
+    healthy = true;
+    const answers = await Promise.all([ask(a.url, '', 'flaky/m'), ask(b.url, '', 'flaky/m'), ask(a.url, '', 'flaky/m'), ask(b.url, '', 'flaky/m')]);
+    expect(answers.map((x) => x.status).sort()).toEqual([200, 503, 503, 503]);
+    expect(flaky.requests).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 100)); // the probe's success closes the circuit on both
+    expect((await ask(a.url, '', 'flaky/m')).status).toBe(200);
+    expect((await ask(b.url, '', 'flaky/m')).status).toBe(200);
+  });
 });
 
 describe('Redis going away', () => {
