@@ -96,7 +96,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
     } else if (record.stream) {
       reply.hijack();
       const flushed = watchFlush(res);
-      const writer = new SseWriter(res, headers);
+      const writer = new SseWriter(res, headers, () => gateway.inflight.size <= 1);
       if (native !== undefined && nativeRequest !== undefined) {
         const nativeSink = new NativeSink(writer, front.errorEvent);
         sink = nativeSink;

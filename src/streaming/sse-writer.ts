@@ -23,19 +23,23 @@ export function withSseHeaders(headers: Record<string, string>): Record<string, 
  * caller wait for 'drain' (backpressure), so a slow client holds the upstream instead of growing
  * memory. Once the status is out the writer has committed: a failure can only be an in-stream event.
  *
- * Plain `write()` and `end()` only: no corking of the response or its socket. node:http already
- * corks the socket for the rest of the tick on each chunked write (so the writes of one upstream
- * read leave together). And since Node 22, `res.cork()` holds chunks in the response's own buffer,
- * which an `end()` while corked flushes after the terminating `0` chunk: the stream ends early.
+ * Plain `write()` and `end()`, never `res.cork()`: node:http already corks the socket for the rest
+ * of the tick on each chunked write (so the writes of one upstream read leave together). And since
+ * Node 22, `res.cork()` holds chunks in the response's own buffer, which an `end()` while corked
+ * flushes after the terminating `0` chunk: the stream ends early. Only the socket's own cork is
+ * undone, for the first events (sendNow).
  */
 export class SseWriter {
   private opened = false;
   private finished = false;
+  private wroteEvents = false;
 
   constructor(
     private readonly res: ServerResponse,
     /** Read when the status goes out, so it can name the provider that finally served; a fresh object each call. */
     private readonly extraHeaders: () => Record<string, string>,
+    /** Whether nothing else is in flight, asked at the first write (see sendNow). */
+    private readonly idle: () => boolean = () => false,
   ) {}
 
   get committed(): boolean {
@@ -61,7 +65,25 @@ export class SseWriter {
   write(framed: string | Uint8Array): Promise<void> | undefined {
     this.open();
     if (this.finished || this.res.writableEnded || this.res.destroyed) return undefined;
-    return writeOrWait(this.res, framed);
+    const drained = writeOrWait(this.res, framed);
+    if (!this.wroteEvents) {
+      this.wroteEvents = true;
+      if (this.idle()) this.sendNow();
+    }
+    return drained;
+  }
+
+  /**
+   * The first events leave at once, not at the end of the tick: that is the time to first token,
+   * and when an upstream's whole answer is already buffered, the rest of it is processed before the
+   * tick ends. node:http corks the socket for each chunked write until the next tick; the socket
+   * (never the response: see above) is uncorked here. Only when nothing else is in flight: under
+   * load that is one more syscall per stream, and the tick is busy anyway (bench/PROFILE.md,
+   * "first events").
+   */
+  private sendNow(): void {
+    const socket = this.res.socket;
+    if (socket !== null && socket.writableCorked > 0) socket.uncork();
   }
 
   /**

@@ -149,7 +149,12 @@ describe('LongFrameScan', () => {
     fc.assert(
       fc.property(longText, extra, delta, finish, fc.array(fc.nat(), { maxLength: 6 }), fc.array(fc.tuple(fc.nat(), fc.constantFrom('', '"', '\\', '\u0001', '}', 'é')), { maxLength: 2 }), (content, more, deltaMore, finishReason, cuts, damages) => {
         let json = JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { ...deltaMore, content }, finish_reason: finishReason }], ...more });
-        for (const [at, insert] of damages) json = json.slice(0, at % json.length) + insert + json.slice(at % json.length);
+        for (const [at, insert] of damages) {
+          // Never between the halves of a surrogate pair: upstream bytes are UTF-8, with no lone surrogates.
+          let i = at % json.length;
+          if (i > 0 && json.charCodeAt(i - 1) >= 0xd800 && json.charCodeAt(i - 1) <= 0xdbff) i++;
+          json = json.slice(0, i) + insert + json.slice(i);
+        }
         const bytes = Buffer.from(json);
         const scan = new LongFrameScan();
         let at = 0;
