@@ -28,6 +28,16 @@ export async function startUpstream(handler: UpstreamHandler, tls?: TlsServerOpt
   const requests: RecordedRequest[] = [];
   const socketClosures: Array<Promise<void>> = [];
   const sockets = new Set<Socket>();
+  // One 'close' listener per socket, however many requests a keep-alive socket carries.
+  const closedOf = new WeakMap<Socket, Promise<void>>();
+  const closed = (socket: Socket): Promise<void> => {
+    let done = closedOf.get(socket);
+    if (done === undefined) {
+      done = socket.destroyed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
+      closedOf.set(socket, done);
+    }
+    return done;
+  };
   const onRequest = (raw: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     raw.on('data', (c: Buffer) => chunks.push(c));
@@ -42,7 +52,7 @@ export async function startUpstream(handler: UpstreamHandler, tls?: TlsServerOpt
       const recorded: RecordedRequest = { method: raw.method ?? '', url: raw.url ?? '', headers: raw.headers, body };
       requests.push(recorded);
       const socket = raw.socket;
-      socketClosures.push(new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve()))));
+      socketClosures.push(closed(socket));
       Promise.resolve(handler(recorded, res, raw)).catch((err: unknown) => {
         res.destroy(err instanceof Error ? err : new Error(String(err)));
       });
