@@ -61,11 +61,14 @@ export class SseWriter {
     if (!this.finished) this.res.write(PING_COMMENT);
   }
 
-  /** Writes pre-framed events (or a native stream's bytes); resolves when the client can take more. */
-  write(framed: string | Uint8Array): Promise<void> | undefined {
+  /**
+   * Writes pre-framed events (or a native stream's bytes, or the reads of one long frame, in
+   * order); resolves when the client can take more.
+   */
+  write(framed: string | Uint8Array | readonly Uint8Array[]): Promise<void> | undefined {
     this.open();
     if (this.finished || this.res.writableEnded || this.res.destroyed) return undefined;
-    const drained = writeOrWait(this.res, framed);
+    const drained = typeof framed === 'string' || framed instanceof Uint8Array ? writeOrWait(this.res, framed) : writeAllOrWait(this.res, framed);
     if (!this.wroteEvents) {
       this.wroteEvents = true;
       if (this.idle()) this.sendNow();
@@ -101,6 +104,17 @@ export class SseWriter {
 /** Writes; when the socket buffer is full, a promise for 'drain' (or close) to wait on. */
 export function writeOrWait(res: ServerResponse, data: string | Uint8Array): Promise<void> | undefined {
   if (res.write(data)) return undefined;
+  return drained(res);
+}
+
+/** writeOrWait for several pieces: each written, and one wait if the buffer filled on the way. */
+function writeAllOrWait(res: ServerResponse, pieces: readonly Uint8Array[]): Promise<void> | undefined {
+  let room = true;
+  for (let i = 0; i < pieces.length; i++) room = res.write(pieces[i] as Uint8Array) && room;
+  return room ? undefined : drained(res);
+}
+
+function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       res.off('drain', done);

@@ -81,9 +81,7 @@ export class ChatSseSink extends ChatStyleSseSink {
         out = '';
         // Bytes, not characters: an estimate either way, used only if the upstream reports no usage.
         this.record.completionChars += event.contentBytes;
-        const bytes = event.bytes;
-        if (Buffer.isBuffer(bytes)) drained = this.writer.write(bytes);
-        else for (let j = 0; j < bytes.length; j++) drained = this.writer.write(bytes[j] as Buffer);
+        drained = this.writer.write(event.bytes);
         continue;
       }
       const text = this.forwardedText(event);
