@@ -164,7 +164,7 @@ async function openCommitted(ctx: RequestContext, sink: ChunkSink): Promise<Open
     clearInterval(ping);
   }
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
-  opened.stream?.commit(sink.takesFrames === true);
+  opened.stream?.commit();
   return opened;
 }
 

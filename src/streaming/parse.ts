@@ -16,12 +16,6 @@ const YIELD_AFTER_BYTES = 1024 * 1024;
 const LONG_EVENT_BYTES = 1024 * 1024;
 const OPEN_BRACE = 123;
 
-/** Checks one long frame's JSON piece by piece (LongFrameScan). */
-interface FrameCheck {
-  feed(buf: Uint8Array, from: number, to: number): boolean;
-  finish(): number;
-}
-
 /**
  * Decides, from a single-line `data: ` frame's JSON bytes (`buf` from `start` to `end`; `view` is a
  * DataView over the same bytes as `buf`), whether it goes on as received: the byte length of its
@@ -46,13 +40,13 @@ export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: num
 export class SseSplitter {
   forward: ForwardFrame | undefined;
   /**
-   * With it, a single-line `data: {` event that grows past LONG_EVENT_BYTES is checked as its
-   * reads arrive; if the check vouches for it at its end, it goes on as those reads (`onFrames`),
-   * never joined or decoded. Otherwise it is joined and parsed like any other.
+   * When set, a single-line `data: {` event that grows past LONG_EVENT_BYTES is checked as its
+   * reads arrive (LongFrameScan); if the check vouches for it at its end, it goes on as those reads
+   * (`onFrames`), never joined or decoded. Otherwise it is joined and parsed like any other.
    */
-  longFrames: (() => FrameCheck) | undefined;
+  longFrames = false;
   /** The held event's check: undefined before it is long, null if it is not a frame to check. */
-  private long: FrameCheck | null | undefined;
+  private long: LongFrameScan | null | undefined;
   /** A long frame vouched for, waiting for `split` to hand it on. */
   private longFrame: { pieces: Buffer[]; contentBytes: number } | undefined;
   private readonly parser: EventSourceParser;
@@ -147,7 +141,7 @@ export class SseSplitter {
     this.piecesBytes += bytes.length;
     this.lastByte = bytes[bytes.length - 1] as number;
     if (this.piecesBytes > this.maxEventBytes) throw eventTooLarge(this.maxEventBytes);
-    if (this.longFrames !== undefined && this.long !== null && this.piecesBytes >= LONG_EVENT_BYTES) this.checkLong(bytes);
+    if (this.longFrames && this.long !== null && this.piecesBytes >= LONG_EVENT_BYTES) this.checkLong(bytes);
   }
 
   /** Feeds the held event's check with the read just held (or, when it starts, with every held read). */
@@ -160,7 +154,7 @@ export class SseSplitter {
         this.long = null;
         return;
       }
-      check = (this.longFrames as () => FrameCheck)();
+      check = new LongFrameScan();
       let ok = check.feed(first, DATA_PREFIX.length, first.length);
       for (let i = 1; ok && i < pieces.length; i++) ok = check.feed(pieces[i] as Buffer, 0, (pieces[i] as Buffer).length);
       this.long = ok ? check : null;
@@ -253,10 +247,6 @@ function isDataLine(buf: Buffer, pos: number): boolean {
   return true;
 }
 
-// Module-level: a closure made in SseEventStream's constructor kept each stream's memory alive
-// longer (RSS grew ~10 KB per 5-chunk stream; bench/PROFILE.md, "long frames").
-const newLongFrameScan = (): LongFrameScan => new LongFrameScan();
-
 /**
  * An upstream SSE body as canonical events, one batch per network read, so that the writer can
  * send a read's worth of events in one write. A stream client's events come one at a time until
@@ -266,6 +256,8 @@ const newLongFrameScan = (): LongFrameScan => new LongFrameScan();
 export class SseEventStream<S> {
   private batch: StreamEvent[] = [];
   private readonly splitter: SseSplitter;
+  /** Whether vouched OpenAI chunk frames go on as bytes: the sink takes them and the adapter vouches. */
+  private readonly frames: boolean;
 
   constructor(
     private readonly response: BodySource,
@@ -284,15 +276,17 @@ export class SseEventStream<S> {
       (bytes, count, contentBytes) => this.batch.push({ type: 'frames', bytes, count, contentBytes } satisfies FramesEvent),
       maxEventBytes,
     );
-    if (takesFrames && adapter.frameContentBytes !== undefined) this.splitter.longFrames = newLongFrameScan;
+    this.frames = takesFrames && adapter.frameContentBytes !== undefined;
+    // Long frames as bytes from the start: one may be the first content, before the commit.
+    this.splitter.longFrames = this.frames;
   }
 
-  /** From here on a read's worth of events per batch, and, for a sink that `takesFrames`, the frames the adapter vouches for as bytes. */
-  commit(takesFrames: boolean): void {
+  /** From here on a read's worth of events per batch, and (see `frames`) vouched frames as bytes. */
+  commit(): void {
     this.eventByEvent = false;
     const { state } = this;
     const contentBytes = this.adapter.frameContentBytes;
-    if (takesFrames && contentBytes !== undefined) this.splitter.forward = (buf, view, from, to) => contentBytes(state, buf, view, from, to);
+    if (this.frames && contentBytes !== undefined) this.splitter.forward = (buf, view, from, to) => contentBytes(state, buf, view, from, to);
   }
 
   async *batches(): AsyncGenerator<StreamEvent[]> {

@@ -101,7 +101,7 @@ describe('SseSplitter with longFrames', () => {
       (m) => seen.push({ data: m.data }),
       (bytes, _count, content) => seen.push(Buffer.isBuffer(bytes) ? { pieces: 1, bytes, content } : { pieces: bytes.length, bytes: Buffer.concat(bytes), content }),
     );
-    splitter.longFrames = () => new LongFrameScan();
+    splitter.longFrames = true;
     for (let at = 0; at < stream.length; at += read) {
       splitter.push(stream.subarray(at, Math.min(stream.length, at + read)));
       while (splitter.split(true));
