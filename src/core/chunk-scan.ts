@@ -63,7 +63,8 @@ export class ChunkScanner {
   contentBytes(buf: Buffer, view: DataView, from: number, to: number): number {
     const shape = this.shape;
     if (shape === undefined) return -1;
-    const { bytes, starts, contentHole } = shape;
+    const { bytes, starts } = shape.encoded ?? shape.encode();
+    const contentHole = shape.contentHole;
     const last = starts.length - 2;
     let at = from;
     let content = -1;
@@ -90,16 +91,30 @@ const OBFUSCATION_TOKEN = '"obfuscation"';
 
 /** A learned chunk text cut around its holes: segment, hole, segment, ... , segment. */
 class Shape {
+  /**
+   * The segments as UTF-8, one after the other, and where each starts (plus the end): made when a
+   * frame is first checked as bytes, which is after the stream's first write (text is checked before).
+   */
+  encoded: { bytes: DataView; starts: number[] } | undefined;
+
   private constructor(
     readonly index: number,
     /** The segments between the holes; each hole's quotes belong to the segments around it. */
     readonly texts: string[],
-    /** The same segments as UTF-8, one after the other, and where each starts (plus the end). */
-    readonly bytes: DataView,
-    readonly starts: number[],
     /** Which hole is the content string. */
     readonly contentHole: number,
   ) {}
+
+  encode(): { bytes: DataView; starts: number[] } {
+    const { texts } = this;
+    const starts = [0];
+    for (const segment of texts) starts.push((starts[starts.length - 1] as number) + Buffer.byteLength(segment));
+    // Memory of its own, not a slice of Buffer's shared pool: a stream's shape would pin a pool page.
+    const bytes = new Uint8Array(starts[starts.length - 1] as number);
+    texts.forEach((segment, i) => bytes.set(Buffer.from(segment), starts[i]));
+    this.encoded = { bytes: new DataView(bytes.buffer), starts };
+    return this.encoded;
+  }
 
   static of(chunk: ChatCompletionChunk, text: string): Shape | undefined {
     const content = plainContent(chunk);
@@ -121,12 +136,7 @@ class Shape {
     }
     texts.push(text.slice(at));
     if (texts.some((segment) => segment.includes('\\'))) return undefined;
-    const starts = [0];
-    for (const segment of texts) starts.push((starts[starts.length - 1] as number) + Buffer.byteLength(segment));
-    // Memory of its own, not a slice of Buffer's shared pool: a stream's shape would pin a pool page.
-    const bytes = new Uint8Array(starts[starts.length - 1] as number);
-    texts.forEach((segment, i) => bytes.set(Buffer.from(segment), starts[i]));
-    return new Shape(typeof chunk.choices[0]?.index === 'number' ? chunk.choices[0].index : 0, texts, new DataView(bytes.buffer), starts, holes.indexOf(contentHole));
+    return new Shape(typeof chunk.choices[0]?.index === 'number' ? chunk.choices[0].index : 0, texts, holes.indexOf(contentHole));
   }
 }
 

@@ -4,6 +4,7 @@ import { eventTooLarge } from '../core/errors.js';
 import type { Adapter } from '../providers/adapter.js';
 import type { FramesEvent, StreamEvent } from '../core/events.js';
 import { nextBytes, type BodySource } from '../core/body.js';
+import { isSubstantiveEvent } from './inspect.js';
 
 const LF = 10;
 const CR = 13;
@@ -249,8 +250,8 @@ function isDataLine(buf: Buffer, pos: number): boolean {
 
 /**
  * An upstream SSE body as canonical events, one batch per network read, so that the writer can
- * send a read's worth of events in one write. A stream client's events come one at a time until
- * `commit` (the pipeline decides when to commit event by event), then a read's worth per batch,
+ * send a read's worth of events in one write. Until `commit` a stream client's batches end at the
+ * first event that may decide it (the pipeline decides event by event), then a read's worth per batch,
  * with OpenAI chunk frames forwarded as bytes if the sink takes them and the adapter vouches for them.
  */
 export class SseEventStream<S> {
@@ -294,6 +295,9 @@ export class SseEventStream<S> {
     const reader = response.body[Symbol.asyncIterator]();
     for (;;) {
       const more = splitter.split(this.eventByEvent);
+      // Before the commit, a chunk that does not decide it (a role-only first chunk) waits in the
+      // batch while the next event is split: one hand-over to the pipeline, not one per event.
+      if (more && this.eventByEvent && !decidesCommit(this.batch)) continue;
       if (this.batch.length > 0 && (more || !response.buffered())) {
         const out = this.batch;
         this.batch = [];
@@ -313,6 +317,12 @@ export class SseEventStream<S> {
     for (let i = 0; i < tail.length; i++) this.batch.push(tail[i] as StreamEvent);
     if (this.batch.length > 0) yield this.batch;
   }
+}
+
+/** Whether a batch's last event decides a commit: anything but a chunk with nothing a client waits for. */
+function decidesCommit(batch: StreamEvent[]): boolean {
+  const last = batch[batch.length - 1];
+  return last === undefined || last.type !== 'chunk' || isSubstantiveEvent(last);
 }
 
 /** A whole SSE body already in memory (an upstream that answered SSE to a non-stream request). */
