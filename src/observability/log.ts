@@ -31,3 +31,77 @@ export function loggerOptions(level: string = process.env.LOG_LEVEL ?? 'info'): 
 export function stdoutDestination(): ReturnType<typeof destination> {
   return destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 });
 }
+
+/** What fastify needs of a request's logger (pino's BaseLogger and `child`). */
+interface RequestLogger {
+  level: string;
+  fatal(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  debug(...args: unknown[]): void;
+  trace(...args: unknown[]): void;
+  silent(...args: unknown[]): void;
+  child(bindings: Record<string, unknown>, options?: Record<string, unknown>): RequestLogger;
+}
+
+/**
+ * fastify's childLoggerFactory: a request's logger (pino's child with the request id) is made when
+ * something first logs through it. Most requests never do, their access line has its own logger,
+ * and a pino child per request showed on the time to first token (bench/PROFILE.md, "request logger").
+ */
+export function lazyRequestLogger(parent: RequestLogger, bindings: Record<string, unknown>, options: Record<string, unknown>): RequestLogger {
+  return new LazyRequestLogger(parent, bindings, options);
+}
+
+class LazyRequestLogger implements RequestLogger {
+  private made: RequestLogger | undefined;
+
+  constructor(
+    private readonly parent: RequestLogger,
+    private readonly bindings: Record<string, unknown>,
+    private readonly options: Record<string, unknown>,
+  ) {}
+
+  private get logger(): RequestLogger {
+    return (this.made ??= this.parent.child(this.bindings, this.options));
+  }
+
+  get level(): string {
+    return this.made?.level ?? (this.options.level as string | undefined) ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.logger.level = level;
+  }
+
+  fatal(...args: unknown[]): void {
+    this.logger.fatal(...args);
+  }
+
+  error(...args: unknown[]): void {
+    this.logger.error(...args);
+  }
+
+  warn(...args: unknown[]): void {
+    this.logger.warn(...args);
+  }
+
+  info(...args: unknown[]): void {
+    this.logger.info(...args);
+  }
+
+  debug(...args: unknown[]): void {
+    this.logger.debug(...args);
+  }
+
+  trace(...args: unknown[]): void {
+    this.logger.trace(...args);
+  }
+
+  silent(): void {}
+
+  child(bindings: Record<string, unknown>, options?: Record<string, unknown>): RequestLogger {
+    return this.logger.child(bindings, options);
+  }
+}

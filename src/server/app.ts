@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
 import { closeState, createState, type Gateway, type StateServices } from './state.js';
-import { loggerOptions } from '../observability/log.js';
+import { lazyRequestLogger, loggerOptions } from '../observability/log.js';
 import { Metrics } from '../observability/metrics.js';
 import { SharedHealth } from '../routing/shared-health.js';
 import { StoreGuard } from '../state/guard.js';
@@ -69,6 +69,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     // One access line per request is written by the routes themselves, not fastify's pair.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
+    childLoggerFactory: lazyRequestLogger as unknown as FastifyServerOptions['childLoggerFactory'],
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -96,6 +97,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const frontByPath = new Map(fronts.flatMap((front) => front.paths.map((path) => [path, front] as const)));
   /** The front whose route this request is on, if any. */
   const frontOf = (request: FastifyRequest): Front | undefined => {
+    // A front's own path, as sent (no query string): that is its route. Else ask fastify (a getter that builds an object).
+    const exact = frontByPath.get(request.url);
+    if (exact !== undefined) return exact;
     const url = request.routeOptions.url;
     if (url !== undefined) return frontByPath.get(url);
     // No route: an unknown endpoint, in the shape of the front whose prefix it is under.
@@ -127,15 +131,22 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: it never waits, and a promise per request is not free.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    const busy = bodyBudgetRefusal(request.raw, config.server.inflight_body_mb);
-    if (busy !== undefined) throw busy;
-    if (request.url.startsWith('/v1/sluice/')) {
-      // Sluice's own admin API: admin keys only (client keys are not enough).
-      if (!gateway.state.admin.enabled) throw adminDisabled();
-      gateway.state.admin.check(openaiClientKey(request.headers));
-    } else if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check((frontOf(request)?.clientKey ?? openaiClientKey)(request.headers));
+    try {
+      const busy = bodyBudgetRefusal(request.raw, config.server.inflight_body_mb);
+      if (busy !== undefined) throw busy;
+      if (request.url.startsWith('/v1/sluice/')) {
+        // Sluice's own admin API: admin keys only (client keys are not enough).
+        if (!gateway.state.admin.enabled) throw adminDisabled();
+        gateway.state.admin.check(openaiClientKey(request.headers));
+      } else if (request.url.startsWith('/v1/')) request.client = gateway.state.auth.check((frontOf(request)?.clientKey ?? openaiClientKey)(request.headers));
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
   });
 
   app.setErrorHandler(async (err, request, reply) => {
@@ -171,7 +182,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     for (const path of front.paths) {
       app.post(path, async (request, reply) => {
         if (request.body === undefined) throw fromFastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', message: '' }, bodyLimitMb);
-        await serveFront(gateway, front, request, reply);
+        await serveFront(gateway, front, path, request, reply);
       });
     }
   }

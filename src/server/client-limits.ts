@@ -167,14 +167,10 @@ function bodyBudget(budgetBytes: number, bodyLimitBytes: number): (req: Incoming
       return;
     }
     inflight += reserved;
-    let held = true;
-    const release = (): void => {
-      if (!held) return;
-      held = false;
+    // 'close' comes once the body has been read (just after 'end'), or when the request is cut off.
+    req.on('close', () => {
       inflight -= reserved;
-    };
-    req.once('end', release);
-    req.once('close', release);
+    });
   };
 }
 

@@ -10,7 +10,7 @@ import { completionChars } from '../observability/usage.js';
 import { completeForClient, streamInto } from '../pipeline.js';
 import { completeNative, NativeSink, servesNatively, streamNative } from '../pipeline-native.js';
 import { resolveModel } from '../routing/route.js';
-import { SseWriter, watchFlush } from '../streaming/sse-writer.js';
+import { SseWriter } from '../streaming/sse-writer.js';
 import { Cancellation } from '../upstream/cancellation.js';
 import type { ClientGrant } from '../limits/limiter.js';
 import { checkModelAllowed } from './auth.js';
@@ -26,14 +26,14 @@ function totalTimeout(providers: ProviderConfig[]): { ms: number; error: () => S
 }
 
 /**
- * One request to a front, from parse to access line: validate (the front), check the client may use
+ * One request to a front (on its route `path`), from parse to access line: validate (the front), check the client may use
  * the model, route, run the pipeline (or the front's native passthrough) into the front's sink or
  * JSON builder, deliver any failure (deliverError), then finish the access record once.
  */
-export async function serveFront(gateway: Gateway, front: Front, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function serveFront(gateway: Gateway, front: Front, path: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const startedAt = Date.now();
   const state = gateway.state; // a reload during this request does not touch it
-  const record = newAccessRecord(request.routeOptions.url ?? request.url, request.client?.name);
+  const record = newAccessRecord(path, request.client?.name);
   const res = reply.raw;
   const cancellation = new Cancellation();
   // A client that goes away (before or after the first token) aborts the upstream request at once.
@@ -95,7 +95,6 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
       await reply.code(200).headers(headers()).type('application/json').send(local.body);
     } else if (record.stream) {
       reply.hijack();
-      const flushed = watchFlush(res);
       const writer = new SseWriter(res, headers, () => gateway.inflight.size <= 1);
       if (native !== undefined && nativeRequest !== undefined) {
         const nativeSink = new NativeSink(writer, front.errorEvent);
@@ -108,7 +107,7 @@ export async function serveFront(gateway: Gateway, front: Front, request: Fastif
       }
       // `ok` only if the stream's end reached the socket, not merely was written. (A response
       // neither ended nor destroyed would never settle; every sink ends its own.)
-      if ((res.writableEnded || res.destroyed) && !(await flushed())) throw clientAbort();
+      if ((res.writableEnded || res.destroyed) && !(await writer.flushed())) throw clientAbort();
     } else {
       let text: string;
       if (native !== undefined && nativeRequest !== undefined) text = await completeNative(ctx, native, nativeRequest);

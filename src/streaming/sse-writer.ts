@@ -33,6 +33,8 @@ export class SseWriter {
   private opened = false;
   private finished = false;
   private wroteEvents = false;
+  /** Set by `end`: whether the end reached the socket (watchFlush). */
+  private flush: (() => Promise<boolean>) | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -97,7 +99,14 @@ export class SseWriter {
     if (this.finished) return;
     this.open();
     this.finished = true;
-    if (!this.res.destroyed) this.res.end(last);
+    if (this.res.destroyed) return;
+    this.flush = watchFlush(this.res);
+    this.res.end(last);
+  }
+
+  /** Whether the end (`end`) reached the socket, once that is known; false if the stream was never ended here. */
+  flushed(): Promise<boolean> {
+    return this.flush?.() ?? Promise.resolve(false);
   }
 }
 
@@ -127,7 +136,7 @@ function drained(res: ServerResponse): Promise<void> {
 }
 
 /**
- * Watches a response, from before its first write, for whether its end reached the socket (was
+ * Watches a response, from before its last write, for whether its end reached the socket (was
  * handed to the kernel): then a stream's `[DONE]` left Sluice; a client gone while it was still
  * buffered never got it. The returned function resolves once that is known: at 'finish' or at
  * 'close', whichever comes first.

@@ -26,6 +26,12 @@ class CapturedResponse {
     this.text += s;
     this.writableEnded = true;
   }
+  on(): this {
+    return this;
+  }
+  off(): this {
+    return this;
+  }
 }
 
 const options: AnswerOptions = {
