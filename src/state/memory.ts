@@ -49,20 +49,22 @@ export class MemoryStore implements StateStore {
     }
     if (refused !== undefined) {
       for (const state of states) if (state.requests) state.requests.remaining = Math.max(0, state.requests.remaining);
-      return Promise.resolve({ admitted: false, refused, scopes: states });
+      return Promise.resolve({ admitted: false, granted: 0, refused, scopes: states });
     }
+    let granted = input.take ?? 1;
+    for (const state of states) if (state.requests !== undefined) granted = Math.min(granted, state.requests.remaining);
     const bucket = Math.floor(now / window.bucketMs);
     input.scopes.forEach((scope, i) => {
       const state = states[i] as ScopeState;
       if (scope.rpm !== undefined) {
-        add(this.requestWindows, scope.id, bucket, 1);
+        add(this.requestWindows, scope.id, bucket, granted);
         const requests = state.requests as WindowState;
-        requests.remaining -= 1;
+        requests.remaining -= granted;
         if (requests.resetMs === 0) requests.resetMs = (bucket + window.buckets + 1) * window.bucketMs - now;
       }
       if (scope.maxParallel !== undefined && input.lease !== undefined) this.liveLeases(scope.id, now).set(input.lease.id, input.lease.expiresAt);
     });
-    return Promise.resolve({ admitted: true, scopes: states });
+    return Promise.resolve({ admitted: true, granted, scopes: states });
   }
 
   settle(input: SettleInput): Promise<void> {

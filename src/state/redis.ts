@@ -76,12 +76,13 @@ end
  * settlement now, bucketMs, buckets, scope count, then per scope window tokens, lease id ('' none),
  * usage ttl ms (-1 no usage, 0 kept for ever), requests, tokens, spend nano-USD, unpriced requests.
  * Admissions: KEYS per admission, per scope, its requests window, tokens window, leases, usage
- * record. ARGV per admission now, bucketMs, buckets, lease id ('' none), lease expiry, scope count,
- * then per scope rpm, tpm, maxParallel, budget in nano-USD, period end (0 = none; for the budget's
- * Retry-After). An admission counts in every scope only if all admit.
+ * record. ARGV per admission now, bucketMs, buckets, lease id ('' none), lease expiry, requests to
+ * take, scope count, then per scope rpm, tpm, maxParallel, budget in nano-USD, period end (0 = none;
+ * for the budget's Retry-After). An admission counts in every scope only if all admit, and counts
+ * as many requests as it takes, or as every rpm scope has left if fewer (at least 1).
  * Returns per admission: refused scope (1-based, 0 = admitted), reason (1 rpm, 2 tpm, 3 parallel,
- * 4 budget), retry-after ms (-1 = none), then per scope requests used, requests reset, tokens used,
- * tokens reset.
+ * 4 budget), retry-after ms (-1 = none), requests counted, then per scope requests used, requests
+ * reset, tokens used, tokens reset.
  */
 const STEP = `${HELPERS}
 local settleArgs, settleKeys = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -112,8 +113,8 @@ local out = {}
 k = settleKeys
 while a <= #ARGV do
   local now, bucketMs, buckets = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local leaseId, leaseExpiry, scopes = ARGV[a + 3], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  a = a + 6
+  local leaseId, leaseExpiry, take, scopes = ARGV[a + 3], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  a = a + 7
   local current = math.floor(now / bucketMs)
   local oldest = current - buckets
   local refused, reason, retry = 0, 0, -1
@@ -140,13 +141,19 @@ while a <= #ARGV do
     end
     used[s * 4 + 1], used[s * 4 + 2], used[s * 4 + 3], used[s * 4 + 4] = reqUsed, reqReset, tokUsed, tokReset
   end
+  local granted = 0
   if refused == 0 then
+    granted = take
+    for s = 0, scopes - 1 do
+      local rpm = tonumber(ARGV[a + s * 5])
+      if rpm > 0 and rpm - used[s * 4 + 1] < granted then granted = rpm - used[s * 4 + 1] end
+    end
     for s = 0, scopes - 1 do
       local kk, aa = k + s * 4, a + s * 5
       if tonumber(ARGV[aa]) > 0 then
-        countInto(KEYS[kk + 1], current, 1)
+        countInto(KEYS[kk + 1], current, granted)
         expireLater(KEYS[kk + 1], (buckets + 2) * bucketMs)
-        used[s * 4 + 1] = used[s * 4 + 1] + 1
+        used[s * 4 + 1] = used[s * 4 + 1] + granted
         if used[s * 4 + 2] == 0 then used[s * 4 + 2] = (current + buckets + 1) * bucketMs - now end
       end
       if tonumber(ARGV[aa + 2]) > 0 and leaseId ~= '' then
@@ -155,7 +162,7 @@ while a <= #ARGV do
       end
     end
   end
-  out[#out + 1], out[#out + 2], out[#out + 3] = refused, reason, retry
+  out[#out + 1], out[#out + 2], out[#out + 3], out[#out + 4] = refused, reason, retry, granted
   for i = 1, #used do out[#out + 1] = used[i] end
   k, a = k + scopes * 4, a + scopes * 5
 end
@@ -277,25 +284,25 @@ export class RedisStore implements StateStore {
 
   async admit(input: AdmitInput): Promise<Admission> {
     const keys: string[] = [];
-    const args: Array<string | number> = [input.now, input.window.bucketMs, input.window.buckets, input.lease?.id ?? '', input.lease?.expiresAt ?? 0, input.scopes.length];
+    const args: Array<string | number> = [input.now, input.window.bucketMs, input.window.buckets, input.lease?.id ?? '', input.lease?.expiresAt ?? 0, input.take ?? 1, input.scopes.length];
     for (const scope of input.scopes) {
       keys.push(this.key('r', scope.id), this.key('t', scope.id), this.key('p', scope.id), scope.period === undefined ? this.key('u', scope.id) : this.usageKey(scope.id, scope.period));
       args.push(scope.rpm ?? 0, scope.tpm ?? 0, scope.maxParallel ?? 0, scope.budgetNanoUsd ?? 0, scope.period?.end ?? 0);
     }
-    const reply = this.admits.add(keys, args, 3 + input.scopes.length * 4);
+    const reply = this.admits.add(keys, args, 4 + input.scopes.length * 4);
     this.immediate ??= setImmediate(this.flush);
     const out = await reply;
     const states: ScopeState[] = input.scopes.map((scope, i) => {
-      const o = 3 + i * 4;
+      const o = 4 + i * 4;
       const state: ScopeState = {};
       if (scope.rpm !== undefined) state.requests = { limit: scope.rpm, remaining: Math.max(0, scope.rpm - (out[o] ?? 0)), resetMs: out[o + 1] ?? 0 };
       if (scope.tpm !== undefined) state.tokens = { limit: scope.tpm, remaining: Math.max(0, scope.tpm - (out[o + 2] ?? 0)), resetMs: out[o + 3] ?? 0 };
       return state;
     });
     const refusedScope = out[0] ?? 0;
-    if (refusedScope === 0) return { admitted: true, scopes: states };
+    if (refusedScope === 0) return { admitted: true, granted: out[3] ?? 1, scopes: states };
     const retry = out[2] ?? -1;
-    return { admitted: false, refused: { scope: refusedScope - 1, reason: REASONS[(out[1] ?? 1) - 1] as LimitReason, retryAfterMs: retry < 0 ? undefined : retry }, scopes: states };
+    return { admitted: false, granted: 0, refused: { scope: refusedScope - 1, reason: REASONS[(out[1] ?? 1) - 1] as LimitReason, retryAfterMs: retry < 0 ? undefined : retry }, scopes: states };
   }
 
   async settle(input: SettleInput): Promise<void> {

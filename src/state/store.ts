@@ -56,10 +56,17 @@ export interface AdmitInput {
   scopes: ScopeLimits[];
   /** A slot in each scope with maxParallel, released by settle() or when it expires. */
   lease?: { id: string; expiresAt: number };
+  /**
+   * Requests to count at once in each scope with rpm (default 1): an allowance for requests this
+   * process admits itself later in the same bucket. The store grants fewer (down to 1) when fewer are left.
+   */
+  take?: number;
 }
 
 export interface Admission {
   admitted: boolean;
+  /** Requests counted when admitted (1, or up to `take`); 0 when refused. */
+  granted: number;
   /** The first scope (index into scopes) and limit that refused, when not admitted. */
   refused?: { scope: number; reason: LimitReason; retryAfterMs: number | undefined };
   /** Per scope, in the order given: its windows after this request was counted. */
