@@ -50,6 +50,45 @@ export interface Settlement {
 }
 
 const NANO = 1e9;
+/** The most requests one store admission counts for a key's allowance (see Allowance). */
+const MAX_ALLOWANCE = 64;
+
+/**
+ * Requests of a key this process may admit without a store call. One admission counts them all in
+ * the store at once (so every process's admissions together stay within the limit), and they are
+ * used until the end of the bucket they were counted in (so the window counts each where it was
+ * used); what is left then lapses unused. Only a key with rpm/tpm alone, and only while it is far
+ * from its limits (nextTake): near them every request is checked in the store.
+ */
+interface Allowance {
+  /** How many requests the next store admission asks for. */
+  take: number;
+  /** A take above 1 is on its way to the store: the requests meanwhile ask for 1 each. */
+  refilling: boolean;
+  /** Requests left to admit here, until `until`. */
+  left: number;
+  until: number;
+  /** The key's windows as the store reported them at `at`, for the x-ratelimit-* headers. */
+  state: ScopeState | undefined;
+  at: number;
+  /** Admitted from this allowance so far (the headers' remaining counts down). */
+  used: number;
+  /** Tokens of this key's recent requests: the largest, decaying by a tenth per request (0: none yet). */
+  tokensPerRequest: number;
+}
+
+/**
+ * The size of the next take, from the key's windows as the store last reported them: what an
+ * allowance may use (its requests, and their tokens as this key's requests have used them) stays
+ * within a 64th of what the window has left. Unchecked tokens are the cost of not asking: a key
+ * with tpm takes more than one only once its requests' size is known.
+ */
+function nextTake(state: ScopeState, tokensPerRequest: number): number {
+  let take = MAX_ALLOWANCE;
+  if (state.requests !== undefined) take = Math.min(take, Math.floor(state.requests.remaining / MAX_ALLOWANCE));
+  if (state.tokens !== undefined) take = tokensPerRequest === 0 ? 1 : Math.min(take, Math.floor(state.tokens.remaining / (MAX_ALLOWANCE * tokensPerRequest)));
+  return Math.max(1, take);
+}
 
 
 /** OpenAI's reset format: `120ms`, `1.5s`, `6m0s`, `1h2m3s`. */
@@ -95,6 +134,12 @@ export class Limiter {
   /** Lease expiry: longer than any request may run (the longest total timeout), plus a margin. */
   private readonly leaseMs: number;
   private readonly unpricedLogged = new Set<string>();
+  /** This turn's settlements (queueSettle): summed per scope and period, and those that release a slot. */
+  private readonly summed = new Map<string, SettleScope>();
+  private unsummed: SettleScope[] = [];
+  private settling: Promise<void> | undefined;
+  /** Per key that may use one (redis store, rpm/tpm alone): its allowance. */
+  private readonly allowances = new Map<string, Allowance>();
 
   constructor(
     config: Config,
@@ -107,6 +152,10 @@ export class Limiter {
     config.server.api_keys.forEach((entry, i) => {
       const policy = policyOf(entry, i);
       this.policies.set(policy.name, policy);
+      // In one process's memory a store call costs nothing worth saving.
+      if (store.kind === 'redis' && policy.limited && policy.scope.maxParallel === undefined && policy.scope.budgetNanoUsd === undefined) {
+        this.allowances.set(policy.name, { take: 1, refilling: false, left: 0, until: 0, state: undefined, at: 0, used: 0, tokensPerRequest: 0 });
+      }
     });
     this.pricing = new Pricing(config.pricing);
     this.deny = config.state.on_error === 'deny';
@@ -129,20 +178,41 @@ export class Limiter {
     const now = Date.now();
     const period = periodOf(policy.period, now);
     if (!policy.limited) return { policy, period, leaseId: undefined, headers: {} };
-    return this.admitLimited(policy, period, now);
+    const allowance = this.allowances.get(policy.name);
+    if (allowance !== undefined && allowance.left > 0 && now < allowance.until) {
+      allowance.left--;
+      allowance.used++;
+      return { policy, period, leaseId: undefined, headers: rateLimitHeaders(allowance.state, allowance.used, now - allowance.at) };
+    }
+    return this.admitLimited(policy, period, now, allowance);
   }
 
-  private async admitLimited(policy: ClientPolicy, period: UsagePeriod, now: number): Promise<ClientGrant> {
+  private async admitLimited(policy: ClientPolicy, period: UsagePeriod, now: number, allowance: Allowance | undefined): Promise<ClientGrant> {
     const leaseId = policy.scope.maxParallel === undefined ? undefined : randomUUID();
     const scope = policy.scope.budgetNanoUsd === undefined ? policy.scope : { ...policy.scope, period };
-    const result = await this.guard.call('admit', () => this.store.admit({ now, window: this.window, scopes: [scope], lease: leaseId === undefined ? undefined : { id: leaseId, expiresAt: now + this.leaseMs } }));
+    const take = allowance === undefined || allowance.refilling ? 1 : allowance.take;
+    if (take > 1 && allowance !== undefined) allowance.refilling = true;
+    const result = await this.guard.call('admit', () => this.store.admit({ now, window: this.window, scopes: [scope], lease: leaseId === undefined ? undefined : { id: leaseId, expiresAt: now + this.leaseMs }, take }));
+    if (take > 1 && allowance !== undefined) allowance.refilling = false;
     if (!result.ok) {
       if (this.deny) throw stateUnavailable();
       // Allowed without a lease: settle() has nothing to release.
       return { policy, period, leaseId: undefined, headers: {} };
     }
     const admission = result.value;
-    const headers = rateLimitHeaders(admission.scopes[0]);
+    const state = admission.scopes[0];
+    if (allowance !== undefined && state !== undefined) {
+      allowance.take = nextTake(state, allowance.tokensPerRequest);
+      if (admission.granted > 1) {
+        // The rest of what was counted, for this process's next requests in the same bucket.
+        allowance.left = admission.granted - 1;
+        allowance.until = (Math.floor(now / this.window.bucketMs) + 1) * this.window.bucketMs;
+        allowance.state = state;
+        allowance.at = now;
+        allowance.used = 0;
+      }
+    }
+    const headers = rateLimitHeaders(state);
     if (admission.admitted) return { policy, period, leaseId, headers };
     const refused = admission.refused as NonNullable<Admission['refused']>;
     this.metrics.limited(policy.name, refused.reason);
@@ -222,6 +292,8 @@ export class Limiter {
           this.metrics.spent(client.policy.name, cost / NANO);
         }
       }
+      const allowance = this.allowances.get(client.policy.name);
+      if (allowance !== undefined) allowance.tokensPerRequest = Math.max(tokens, allowance.tokensPerRequest * 0.9);
       scopes.push({
         id: client.policy.scope.id,
         windowTokens: client.policy.scope.tpm !== undefined ? tokens : 0,
@@ -235,7 +307,42 @@ export class Limiter {
       if (provider.key_tpm !== undefined && s.provider?.keyId !== undefined) scopes.push({ id: `pkey:${provider.name}:${s.provider.keyId}`, windowTokens: tokens });
     }
     if (scopes.length === 0) return undefined;
-    return this.guard.call('settle', () => this.store.settle({ now: Date.now(), window: this.window, scopes })).then(() => undefined);
+    return this.queueSettle(scopes);
+  }
+
+  /**
+   * Settlements go to the store once per turn of the event loop, summed per scope and period: the
+   * requests that ended in one turn cost one settlement each scope, not one each request. A slot
+   * (max_parallel) is released on its own.
+   */
+  private queueSettle(scopes: SettleScope[]): Promise<void> {
+    for (const scope of scopes) {
+      if (scope.leaseId !== undefined) {
+        this.unsummed.push(scope);
+        continue;
+      }
+      const key = scope.usage === undefined ? scope.id : `${scope.id}\u0000${scope.usage.period.start}`;
+      const sum = this.summed.get(key);
+      if (sum === undefined) {
+        this.summed.set(key, { id: scope.id, windowTokens: scope.windowTokens, usage: scope.usage && { ...scope.usage } });
+        continue;
+      }
+      sum.windowTokens += scope.windowTokens;
+      if (sum.usage !== undefined && scope.usage !== undefined) {
+        sum.usage.requests += scope.usage.requests;
+        sum.usage.tokens += scope.usage.tokens;
+        sum.usage.spendNanoUsd += scope.usage.spendNanoUsd;
+        sum.usage.unpriced += scope.usage.unpriced;
+      }
+    }
+    this.settling ??= new Promise((resolve) => setImmediate(resolve)).then(() => {
+      const all = [...this.summed.values(), ...this.unsummed];
+      this.summed.clear();
+      this.unsummed = [];
+      this.settling = undefined;
+      return this.guard.call('settle', () => this.store.settle({ now: Date.now(), window: this.window, scopes: all })).then(() => undefined);
+    });
+    return this.settling;
   }
 
   private logUnpriced(provider: ProviderConfig, model: string): void {
@@ -246,17 +353,21 @@ export class Limiter {
   }
 }
 
-function rateLimitHeaders(state: ScopeState | undefined): Record<string, string> {
+/**
+ * OpenAI's x-ratelimit-* headers from a key's windows; for a request admitted from an allowance,
+ * `used` more requests and `elapsedMs` later than the store reported them.
+ */
+function rateLimitHeaders(state: ScopeState | undefined, used = 0, elapsedMs = 0): Record<string, string> {
   const out: Record<string, string> = {};
   if (state?.requests !== undefined) {
     out['x-ratelimit-limit-requests'] = String(state.requests.limit);
-    out['x-ratelimit-remaining-requests'] = String(Math.max(0, state.requests.remaining));
-    out['x-ratelimit-reset-requests'] = formatReset(state.requests.resetMs);
+    out['x-ratelimit-remaining-requests'] = String(Math.max(0, state.requests.remaining - used));
+    out['x-ratelimit-reset-requests'] = formatReset(Math.max(0, state.requests.resetMs - elapsedMs));
   }
   if (state?.tokens !== undefined) {
     out['x-ratelimit-limit-tokens'] = String(state.tokens.limit);
     out['x-ratelimit-remaining-tokens'] = String(Math.max(0, state.tokens.remaining));
-    out['x-ratelimit-reset-tokens'] = formatReset(state.tokens.resetMs);
+    out['x-ratelimit-reset-tokens'] = formatReset(Math.max(0, state.tokens.resetMs - elapsedMs));
   }
   return out;
 }

@@ -141,6 +141,24 @@ describe('two Sluice processes on one Redis', () => {
     expect(b.stdout()).toMatch(/"status":429/);
   });
 
+  it('rpm 640 holds across both while they admit from allowances: never more than 640, at most a few lapsed', async () => {
+    const u = await upstream();
+    const yaml = `server:\n  api_keys: [{key: k1, name: team, rpm: 640}]\n${redisState(prefix('allowance'))}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
+    const [a, b] = await Promise.all([sluice(yaml), sluice(yaml)]);
+    const answers = await hammer([a.url, b.url], 'k1', 800, 16);
+    const admitted = answers.filter((x) => x.status === 200);
+    // Far from the limit each process counts several requests per store call and admits the rest
+    // itself; near it, one each. The store counted each before it was admitted, so never over.
+    expect(admitted.length).toBeLessThanOrEqual(640);
+    expect(u.requests).toHaveLength(admitted.length);
+    // What an allowance left unused lapses at its bucket's end: a few, never a take's worth per request.
+    expect(admitted.length).toBeGreaterThan(600);
+    expect(answers.filter((x) => x.status === 429)).toHaveLength(800 - admitted.length);
+    const remaining = admitted.map((x) => Number(x.headers.get('x-ratelimit-remaining-requests')));
+    expect(Math.min(...remaining)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...remaining)).toBeLessThan(640);
+  });
+
   it('tpm 60 holds across both: five 12-token requests, then 429 on tokens', async () => {
     const u = await upstream();
     const yaml = `server:\n  admin_keys: [adm]\n  api_keys: [{key: k1, name: team, tpm: 60}]\n${redisState(prefix('tpm'))}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
