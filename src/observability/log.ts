@@ -43,7 +43,10 @@ interface RequestLogger {
   trace(...args: unknown[]): void;
   silent(...args: unknown[]): void;
   child(bindings: Record<string, unknown>, options?: Record<string, unknown>): RequestLogger;
+  isLevelEnabled(level: string): boolean;
 }
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 /**
  * fastify's childLoggerFactory: a request's logger (pino's child with the request id) is made when
@@ -75,28 +78,38 @@ class LazyRequestLogger implements RequestLogger {
     this.logger.level = level;
   }
 
+  /** A line at `level`: a level the logger leaves out makes no child either. */
+  private write(level: Level, args: unknown[]): void {
+    if (this.made === undefined && this.options.level === undefined && !this.parent.isLevelEnabled(level)) return;
+    this.logger[level](...args);
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return (this.made ?? this.parent).isLevelEnabled(level);
+  }
+
   fatal(...args: unknown[]): void {
-    this.logger.fatal(...args);
+    this.write('fatal', args);
   }
 
   error(...args: unknown[]): void {
-    this.logger.error(...args);
+    this.write('error', args);
   }
 
   warn(...args: unknown[]): void {
-    this.logger.warn(...args);
+    this.write('warn', args);
   }
 
   info(...args: unknown[]): void {
-    this.logger.info(...args);
+    this.write('info', args);
   }
 
   debug(...args: unknown[]): void {
-    this.logger.debug(...args);
+    this.write('debug', args);
   }
 
   trace(...args: unknown[]): void {
-    this.logger.trace(...args);
+    this.write('trace', args);
   }
 
   silent(): void {}
