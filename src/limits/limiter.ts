@@ -63,8 +63,8 @@ const MAX_ALLOWANCE = 64;
 interface Allowance {
   /** How many requests the next store admission asks for. */
   take: number;
-  /** A take above 1 is on its way to the store: the requests meanwhile ask for 1 each. */
-  refilling: boolean;
+  /** A take above 1 on its way to the store: the key's requests meanwhile wait for it. */
+  refill: Promise<unknown> | undefined;
   /** Requests left to admit here, until `until`. */
   left: number;
   until: number;
@@ -154,7 +154,7 @@ export class Limiter {
       this.policies.set(policy.name, policy);
       // In one process's memory a store call costs nothing worth saving.
       if (store.kind === 'redis' && policy.limited && policy.scope.maxParallel === undefined && policy.scope.budgetNanoUsd === undefined) {
-        this.allowances.set(policy.name, { take: 1, refilling: false, left: 0, until: 0, state: undefined, at: 0, used: 0, tokensPerRequest: 0 });
+        this.allowances.set(policy.name, { take: 1, refill: undefined, left: 0, until: 0, state: undefined, at: 0, used: 0, tokensPerRequest: 0 });
       }
     });
     this.pricing = new Pricing(config.pricing);
@@ -179,21 +179,32 @@ export class Limiter {
     const period = periodOf(policy.period, now);
     if (!policy.limited) return { policy, period, leaseId: undefined, headers: {} };
     const allowance = this.allowances.get(policy.name);
-    if (allowance !== undefined && allowance.left > 0 && now < allowance.until) {
-      allowance.left--;
-      allowance.used++;
-      return { policy, period, leaseId: undefined, headers: rateLimitHeaders(allowance.state, allowance.used, now - allowance.at) };
-    }
-    return this.admitLimited(policy, period, now, allowance);
+    if (allowance === undefined) return this.admitLimited(policy, period, now, undefined);
+    return this.admitAllowed(policy, period, now, allowance) ?? (allowance.refill !== undefined ? allowance.refill.then(() => this.admitAfterRefill(policy, period, allowance)) : this.admitLimited(policy, period, now, allowance));
+  }
+
+  /** A request admitted from the key's allowance, if it has one left. */
+  private admitAllowed(policy: ClientPolicy, period: UsagePeriod, now: number, allowance: Allowance): ClientGrant | undefined {
+    if (allowance.left <= 0 || now >= allowance.until) return undefined;
+    allowance.left--;
+    allowance.used++;
+    return { policy, period, leaseId: undefined, headers: rateLimitHeaders(allowance.state, allowance.used, now - allowance.at) };
+  }
+
+  /** After a refill this request waited for: from the allowance, else from the store (asking for one). */
+  private admitAfterRefill(policy: ClientPolicy, period: UsagePeriod, allowance: Allowance): Promise<ClientGrant> | ClientGrant {
+    const now = Date.now();
+    return this.admitAllowed(policy, period, now, allowance) ?? this.admitLimited(policy, period, now, allowance);
   }
 
   private async admitLimited(policy: ClientPolicy, period: UsagePeriod, now: number, allowance: Allowance | undefined): Promise<ClientGrant> {
     const leaseId = policy.scope.maxParallel === undefined ? undefined : randomUUID();
     const scope = policy.scope.budgetNanoUsd === undefined ? policy.scope : { ...policy.scope, period };
-    const take = allowance === undefined || allowance.refilling ? 1 : allowance.take;
-    if (take > 1 && allowance !== undefined) allowance.refilling = true;
-    const result = await this.guard.call('admit', () => this.store.admit({ now, window: this.window, scopes: [scope], lease: leaseId === undefined ? undefined : { id: leaseId, expiresAt: now + this.leaseMs }, take }));
-    if (take > 1 && allowance !== undefined) allowance.refilling = false;
+    const take = allowance === undefined || allowance.refill !== undefined ? 1 : allowance.take;
+    const call = this.guard.call('admit', () => this.store.admit({ now, window: this.window, scopes: [scope], lease: leaseId === undefined ? undefined : { id: leaseId, expiresAt: now + this.leaseMs }, take }));
+    if (take > 1 && allowance !== undefined) allowance.refill = call;
+    const result = await call;
+    if (take > 1 && allowance !== undefined) allowance.refill = undefined;
     if (!result.ok) {
       if (this.deny) throw stateUnavailable();
       // Allowed without a lease: settle() has nothing to release.
