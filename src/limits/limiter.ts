@@ -50,6 +50,8 @@ export interface Settlement {
 }
 
 const NANO = 1e9;
+/** How long a settlement that nothing is waiting for may wait for others to go with it (queueSettle). */
+const SETTLE_HOLD_MS = 50;
 /** The most requests one store admission counts for a key's allowance (see Allowance). */
 const MAX_ALLOWANCE = 64;
 
@@ -137,7 +139,7 @@ export class Limiter {
   /** This turn's settlements (queueSettle): summed per scope and period, and those that release a slot. */
   private readonly summed = new Map<string, SettleScope>();
   private unsummed: SettleScope[] = [];
-  private settling: Promise<void> | undefined;
+  private settling: { done: Promise<void>; send(): void; timer: NodeJS.Timeout | undefined; soon: boolean } | undefined;
   /** Per key that may use one (redis store, rpm/tpm alone): its allowance. */
   private readonly allowances = new Map<string, Allowance>();
 
@@ -289,6 +291,7 @@ export class Limiter {
     const scopes: SettleScope[] = [];
     const tokens = s.usage === undefined ? 0 : (s.usage.prompt_tokens || 0) + (s.usage.completion_tokens || 0);
     const client = s.client;
+    let urgent = false;
     if (client !== undefined) {
       let spend = 0;
       let unpriced = 0;
@@ -305,6 +308,8 @@ export class Limiter {
       }
       const allowance = this.allowances.get(client.policy.name);
       if (allowance !== undefined) allowance.tokensPerRequest = Math.max(tokens, allowance.tokensPerRequest * 0.9);
+      // A key near a limit, or with a budget or max_parallel: its next admission reads this count.
+      if (client.policy.limited && (allowance === undefined || allowance.take <= 1)) urgent = true;
       scopes.push({
         id: client.policy.scope.id,
         windowTokens: client.policy.scope.tpm !== undefined ? tokens : 0,
@@ -316,17 +321,20 @@ export class Limiter {
     if (provider !== undefined && tokens > 0) {
       if (provider.tpm !== undefined) scopes.push({ id: `provider:${provider.name}`, windowTokens: tokens });
       if (provider.key_tpm !== undefined && s.provider?.keyId !== undefined) scopes.push({ id: `pkey:${provider.name}:${s.provider.keyId}`, windowTokens: tokens });
+      if (provider.tpm !== undefined || provider.key_tpm !== undefined) urgent = true;
     }
     if (scopes.length === 0) return undefined;
-    return this.queueSettle(scopes);
+    return this.queueSettle(scopes, urgent || this.store.kind === 'memory');
   }
 
   /**
-   * Settlements go to the store once per turn of the event loop, summed per scope and period: the
-   * requests that ended in one turn cost one settlement each scope, not one each request. A slot
-   * (max_parallel) is released on its own.
+   * Settlements go to the store summed per scope and period: at the end of this turn of the event
+   * loop if one of them is urgent (an admission will read what it counts), else up to
+   * SETTLE_HOLD_MS later (a key without limits, or far from them: its usage record, and a window
+   * with room to spare). Either way the requests that ended meanwhile cost one settlement each
+   * scope, not one each request. A slot (max_parallel) is released on its own.
    */
-  private queueSettle(scopes: SettleScope[]): Promise<void> {
+  private queueSettle(scopes: SettleScope[], urgent: boolean): Promise<void> {
     for (const scope of scopes) {
       if (scope.leaseId !== undefined) {
         this.unsummed.push(scope);
@@ -346,14 +354,36 @@ export class Limiter {
         sum.usage.unpriced += scope.usage.unpriced;
       }
     }
-    this.settling ??= new Promise((resolve) => setImmediate(resolve)).then(() => {
-      const all = [...this.summed.values(), ...this.unsummed];
-      this.summed.clear();
-      this.unsummed = [];
-      this.settling = undefined;
-      return this.guard.call('settle', () => this.store.settle({ now: Date.now(), window: this.window, scopes: all })).then(() => undefined);
-    });
-    return this.settling;
+    let batch = this.settling;
+    if (batch === undefined) {
+      let send = (): void => undefined;
+      const done = new Promise<void>((resolve) => (send = resolve)).then(() => this.sendSettlements());
+      batch = this.settling = { done, send, timer: undefined, soon: false };
+      if (!urgent) batch.timer = setTimeout(send, SETTLE_HOLD_MS).unref();
+    }
+    if (urgent && !batch.soon) {
+      batch.soon = true;
+      clearTimeout(batch.timer);
+      setImmediate(batch.send);
+    }
+    return batch.done;
+  }
+
+  private sendSettlements(): Promise<void> {
+    const all = [...this.summed.values(), ...this.unsummed];
+    this.summed.clear();
+    this.unsummed = [];
+    this.settling = undefined;
+    return this.guard.call('settle', () => this.store.settle({ now: Date.now(), window: this.window, scopes: all })).then(() => undefined);
+  }
+
+  /** Sends the settlements that wait (at shutdown, before the store closes). */
+  flush(): Promise<void> {
+    const batch = this.settling;
+    if (batch === undefined) return Promise.resolve();
+    clearTimeout(batch.timer);
+    batch.send();
+    return batch.done;
   }
 
   private logUnpriced(provider: ProviderConfig, model: string): void {

@@ -191,6 +191,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   app.addHook('onClose', async () => {
     await closeState(gateway.state);
+    await gateway.state.limits.flush();
     await store.close();
     await gateway.tracing?.shutdown();
     await Promise.all(
