@@ -143,7 +143,7 @@ describe('two Sluice processes on one Redis', () => {
 
   it('rpm 640 holds across both while they admit from allowances: never more than 640, at most a few lapsed', async () => {
     const u = await upstream();
-    const yaml = `server:\n  api_keys: [{key: k1, name: team, rpm: 640}]\n${redisState(prefix('allowance'))}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
+    const yaml = `server:\n  admin_keys: [adm]\n  api_keys: [{key: k1, name: team, rpm: 640}]\n${redisState(prefix('allowance'))}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}"}\n`;
     const [a, b] = await Promise.all([sluice(yaml), sluice(yaml)]);
     const answers = await hammer([a.url, b.url], 'k1', 800, 16);
     const admitted = answers.filter((x) => x.status === 200);
@@ -157,6 +157,13 @@ describe('two Sluice processes on one Redis', () => {
     const remaining = admitted.map((x) => Number(x.headers.get('x-ratelimit-remaining-requests')));
     expect(Math.min(...remaining)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...remaining)).toBeLessThan(640);
+    // Settlements of a key far from its limits are held and summed (up to 50 ms): none is lost, also
+    // of a process stopped right after its last request.
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+    const until = Date.now() + 3000;
+    while ((await counted(b.url, 'team')) < admitted.length && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(await counted(b.url, 'team')).toBe(admitted.length);
   });
 
   it('tpm 60 holds across both: five 12-token requests, then 429 on tokens', async () => {
