@@ -45,7 +45,8 @@ export async function serveFront(gateway: Gateway, front: Front, path: string, r
   let totalTimer: NodeJS.Timeout | undefined;
   let grant: ClientGrant | undefined;
   const headers = (): Record<string, string> => {
-    const out: Record<string, string> = grant === undefined ? {} : { ...grant.headers };
+    // Object.assign, not a spread: V8 makes a spread of these quoted keys slow (bench/PROFILE.md, "SSE headers").
+    const out: Record<string, string> = grant === undefined ? {} : Object.assign({}, grant.headers);
     out['x-request-id'] = request.id;
     out['x-sluice-attempts'] = String(record.attempts.length);
     if (record.provider !== undefined) out['x-sluice-provider'] = record.provider;
