@@ -185,9 +185,9 @@ export class Limiter {
     return this.admitAllowed(policy, period, now, allowance) ?? (allowance.refill !== undefined ? allowance.refill.then(() => this.admitAfterRefill(policy, period, allowance)) : this.admitLimited(policy, period, now, allowance));
   }
 
-  /** A request admitted from the key's allowance, if it has one left. */
+  /** A request admitted from the key's allowance, if it has one left (none while the store is unreachable: on_error decides). */
   private admitAllowed(policy: ClientPolicy, period: UsagePeriod, now: number, allowance: Allowance): ClientGrant | undefined {
-    if (allowance.left <= 0 || now >= allowance.until) return undefined;
+    if (allowance.left <= 0 || now >= allowance.until || this.guard.outage) return undefined;
     allowance.left--;
     allowance.used++;
     return { policy, period, leaseId: undefined, headers: rateLimitHeaders(allowance.state, allowance.used, now - allowance.at) };

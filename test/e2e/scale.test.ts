@@ -302,6 +302,18 @@ describe('Redis going away', () => {
     expect(metrics).toMatch(/sluice_state_errors_total\{op="admit"\} [1-9]/);
   });
 
+  it('deny: a key that admits from an allowance gets the 503 too once Redis is gone', async () => {
+    const { redis, s, u } = await outage('deny', 1_000_000, 200);
+    // Far from its limit: the first admission counts an allowance, the next ones use it.
+    expect((await inTurn([s.url], 'k1', 3)).map((x) => x.status)).toEqual([200, 200, 200]);
+    await redis.kill();
+    await waitFor(() => outageLines(s) === 1);
+    const down = await ask(s.url, 'k1');
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.body)).toMatchObject({ error: { code: 'rate_limit_store_unavailable' } });
+    expect(u.requests).toHaveLength(3);
+  });
+
   it('deny: a clear 503 while Redis is down, and no hang while it does not answer at all', async () => {
     const { redis, s, u } = await outage('deny', 50, 200);
     expect((await ask(s.url, 'k1')).status).toBe(200);
