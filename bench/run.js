@@ -165,12 +165,14 @@ function check(name, results) {
 
 /**
  * Runs `slice` for each target in turn, SLICES times over, and hands each target's slices to
- * `combine`: targets alternate within a round (A B C A B C ...), so that a change in the shared
+ * `combine`: targets alternate within a round, in turn and then in reverse (A B C C B A ...), so
+ * that no target always follows the same one (what one leaves behind, a collection or a flush, lands
+ * in the next one's slice), and so that a change in the shared
  * machine's speed during a round reaches every target's figure alike instead of one target's.
  */
 async function interleaved(targets, pools, slice, combine) {
   const parts = new Map(targets.map((t) => [t.name, []]));
-  for (let i = 0; i < SLICES; i++) for (const t of targets) parts.get(t.name).push(await slice(t, pools.get(t.name)));
+  for (let i = 0; i < SLICES; i++) for (const t of i % 2 === 0 ? targets : [...targets].reverse()) parts.get(t.name).push(await slice(t, pools.get(t.name)));
   return Object.fromEntries(targets.map((t) => [t.name, combine(parts.get(t.name))]));
 }
 
