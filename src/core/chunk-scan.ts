@@ -63,7 +63,7 @@ export class ChunkScanner {
   contentBytes(buf: Buffer, view: DataView, from: number, to: number): number {
     const shape = this.shape;
     if (shape === undefined) return -1;
-    const { bytes, starts } = shape.encoded ?? shape.encode();
+    const { bytes, starts } = shape.encoding();
     const contentHole = shape.contentHole;
     const last = starts.length - 2;
     let at = from;
@@ -91,11 +91,7 @@ const OBFUSCATION_TOKEN = '"obfuscation"';
 
 /** A learned chunk text cut around its holes: segment, hole, segment, ... , segment. */
 class Shape {
-  /**
-   * The segments as UTF-8, one after the other, and where each starts (plus the end): made when a
-   * frame is first checked as bytes, which is after the stream's first write (text is checked before).
-   */
-  encoded: { bytes: DataView; starts: number[] } | undefined;
+  private encoded: { bytes: DataView; starts: number[] } | undefined;
 
   private constructor(
     readonly index: number,
@@ -105,7 +101,12 @@ class Shape {
     readonly contentHole: number,
   ) {}
 
-  encode(): { bytes: DataView; starts: number[] } {
+  /**
+   * The segments as UTF-8, one after the other, and where each starts (plus the end): made when a
+   * frame is first checked as bytes, which is after the stream's first write (text is checked before).
+   */
+  encoding(): { bytes: DataView; starts: number[] } {
+    if (this.encoded !== undefined) return this.encoded;
     const { texts } = this;
     const starts = [0];
     for (const segment of texts) starts.push((starts[starts.length - 1] as number) + Buffer.byteLength(segment));
