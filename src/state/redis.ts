@@ -118,6 +118,8 @@ while a <= #ARGV do
   local current = math.floor(now / bucketMs)
   local oldest = current - buckets
   local refused, reason, retry = 0, 0, -1
+  -- What an admission may count: what it takes, or what the fullest rpm window has left.
+  local room = take
   local used = {}
   for s = 0, scopes - 1 do
     local kk, aa = k + s * 4, a + s * 5
@@ -126,6 +128,7 @@ while a <= #ARGV do
     if rpm > 0 then
       reqUsed, reqReset = windowSum(KEYS[kk + 1], oldest, bucketMs, buckets, now)
       if refused == 0 and reqUsed >= rpm then refused, reason, retry = s + 1, 1, reqReset end
+      if rpm - reqUsed < room then room = rpm - reqUsed end
     end
     if tpm > 0 then
       tokUsed, tokReset = windowSum(KEYS[kk + 2], oldest, bucketMs, buckets, now)
@@ -143,11 +146,7 @@ while a <= #ARGV do
   end
   local granted = 0
   if refused == 0 then
-    granted = take
-    for s = 0, scopes - 1 do
-      local rpm = tonumber(ARGV[a + s * 5])
-      if rpm > 0 and rpm - used[s * 4 + 1] < granted then granted = rpm - used[s * 4 + 1] end
-    end
+    granted = room
     for s = 0, scopes - 1 do
       local kk, aa = k + s * 4, a + s * 5
       if tonumber(ARGV[aa]) > 0 then
