@@ -182,7 +182,10 @@ export class Limiter {
     if (!policy.limited) return { policy, period, leaseId: undefined, headers: {} };
     const allowance = this.allowances.get(policy.name);
     if (allowance === undefined) return this.admitLimited(policy, period, now, undefined);
-    return this.admitAllowed(policy, period, now, allowance) ?? (allowance.refill !== undefined ? allowance.refill.then(() => this.admitAfterRefill(policy, period, allowance)) : this.admitLimited(policy, period, now, allowance));
+    const allowed = this.admitAllowed(policy, period, now, allowance);
+    if (allowed !== undefined) return allowed;
+    if (allowance.refill !== undefined) return allowance.refill.then(() => this.admitAfterRefill(policy, period, allowance));
+    return this.admitLimited(policy, period, now, allowance);
   }
 
   /** A request admitted from the key's allowance, if it has one left (none while the store is unreachable: on_error decides). */
@@ -202,11 +205,12 @@ export class Limiter {
   private async admitLimited(policy: ClientPolicy, period: UsagePeriod, now: number, allowance: Allowance | undefined): Promise<ClientGrant> {
     const leaseId = policy.scope.maxParallel === undefined ? undefined : randomUUID();
     const scope = policy.scope.budgetNanoUsd === undefined ? policy.scope : { ...policy.scope, period };
-    const take = allowance === undefined || allowance.refill !== undefined ? 1 : allowance.take;
-    const call = this.guard.call('admit', () => this.store.admit({ now, window: this.window, scopes: [scope], lease: leaseId === undefined ? undefined : { id: leaseId, expiresAt: now + this.leaseMs }, take }));
-    if (take > 1 && allowance !== undefined) allowance.refill = call;
+    // The allowance's refill, when a take above one is due and none is on its way; else one request.
+    const refilling = allowance !== undefined && allowance.refill === undefined && allowance.take > 1 ? allowance : undefined;
+    const call = this.guard.call('admit', () => this.store.admit({ now, window: this.window, scopes: [scope], lease: leaseId === undefined ? undefined : { id: leaseId, expiresAt: now + this.leaseMs }, take: refilling?.take ?? 1 }));
+    if (refilling !== undefined) refilling.refill = call;
     const result = await call;
-    if (take > 1 && allowance !== undefined) allowance.refill = undefined;
+    if (refilling !== undefined) refilling.refill = undefined;
     if (!result.ok) {
       if (this.deny) throw stateUnavailable();
       // Allowed without a lease: settle() has nothing to release.
