@@ -89,6 +89,8 @@ export async function streamNative(ctx: RequestContext, native: NativeProtocol, 
   // Bytes after the last whole event wait for the rest of it: if the upstream fails mid-event,
   // the front's error event must not land inside a half-written one.
   let tail: Buffer | undefined;
+  // The upstream's bytes as sent; once it failed, its error events reach the client, but never with a provider key in them.
+  const passed = (bytes: Buffer): Buffer | string => (reader?.failed === true ? redactSecrets(bytes.toString('utf8')) : bytes);
   try {
     for (;;) {
       const next = await nextBytes(body, response);
@@ -99,15 +101,12 @@ export async function streamNative(ctx: RequestContext, native: NativeProtocol, 
       const whole = eventsEnd(pending);
       tail = whole < pending.length ? pending.subarray(whole) : undefined;
       if (whole === 0) continue;
-      let out = whole === pending.length ? pending : pending.subarray(0, whole);
-      // The upstream's error events reach the client as sent, but never with a provider key in them.
-      if (reader?.failed === true) out = Buffer.from(redactSecrets(out.toString('utf8')));
-      const drained = writer.write(out);
+      const drained = writer.write(passed(whole === pending.length ? pending : pending.subarray(0, whole)));
       if (drained !== undefined) await drained;
     }
     const incomplete = reader?.end(provider);
     if (incomplete !== undefined) throw incomplete;
-    if (tail !== undefined) void writer.write(reader?.failed === true ? redactSecrets(tail.toString('utf8')) : tail); // what followed the last event
+    if (tail !== undefined) void writer.write(passed(tail)); // what followed the last event
   } catch (err) {
     response.destroy();
     throw ctx.signal.aborted ? ctx.signal.reason : err;
