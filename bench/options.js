@@ -1,15 +1,18 @@
-// `npm run bench -- [--quick] [--node <path>]... [--baseline <dir>]...`: the options, and the extra
+// `npm run bench -- [--quick] [--rounds <n>] [--node <path>]... [--baseline <dir>]...`: the options, and the extra
 // Sluice targets they ask for, each run beside `sluice` (this checkout on the Node running the
 // bench) in the same interleaved rounds.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-const USAGE = 'npm run bench -- [--quick] [--node <path to a node binary>]... [--baseline <checkout dir>]...';
+const USAGE = 'npm run bench -- [--quick] [--rounds <recorded rounds>] [--node <path to a node binary>]... [--baseline <checkout dir>]...';
 
-/** Parses the bench's arguments; throws on anything else, naming the usage. */
+/**
+ * Parses the bench's arguments; throws on anything else, naming the usage. `rounds` is undefined
+ * unless given: then 3, or 1 with --quick.
+ */
 export function benchOptions(argv) {
-  const options = { quick: false, nodes: [], baselines: [] };
+  const options = { quick: false, rounds: undefined, nodes: [], baselines: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') {
@@ -17,9 +20,14 @@ export function benchOptions(argv) {
       continue;
     }
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (flag !== '--node' && flag !== '--baseline') throw new Error(`unknown option ${arg}; usage: ${USAGE}`);
+    if (flag !== '--node' && flag !== '--baseline' && flag !== '--rounds') throw new Error(`unknown option ${arg}; usage: ${USAGE}`);
     const value = inline ?? argv[++i];
     if (value === undefined || value === '' || value.startsWith('--')) throw new Error(`${flag} needs a value; usage: ${USAGE}`);
+    if (flag === '--rounds') {
+      options.rounds = Number(value);
+      if (!Number.isInteger(options.rounds) || options.rounds < 1) throw new Error(`--rounds needs a whole number of at least 1, not ${value}; usage: ${USAGE}`);
+      continue;
+    }
     (flag === '--node' ? options.nodes : options.baselines).push(value);
   }
   return options;
