@@ -7,7 +7,7 @@ import type { ChatCompletionChunk, ChunkChoice } from './types.js';
  * Most upstreams write every token's chunk alike but for its `content` string (and OpenAI's
  * per-chunk `obfuscation` padding). So a stream's scanner learns a shape from a chunk that was
  * parsed anyway: the chunk's text with those strings' values cut out, when the chunk is a plain
- * content chunk (one choice whose delta is only `content` and `role`, no finish_reason, logprobs,
+ * content chunk (one choice whose delta is only a non-empty `content` and `role`, no finish_reason, logprobs,
  * usage or error). A later chunk whose text is that shape with valid JSON strings in the holes is
  * vouched for: it is valid JSON, it is the learned chunk with another content (and padding), and
  * its content is what the hole holds. What the scanner cannot vouch for is parsed by the caller,
@@ -20,21 +20,41 @@ import type { ChatCompletionChunk, ChunkChoice } from './types.js';
  */
 export class ChunkScanner {
   private shape: Shape | undefined;
+  /**
+   * The chunk to learn from next, kept as parsed: its shape is made when the next text is checked,
+   * so that the chunk that commits a stream is written before its shape is worked out.
+   */
+  private next: { chunk: ChatCompletionChunk; text: string } | undefined;
 
   /** The learned chunk's choice index (the one choice of every chunk vouched for). */
   get index(): number {
     return this.shape?.index ?? 0;
   }
 
-  /** Learns the shape of `chunk` (parsed from `text`) if it is a plain content chunk; else keeps the last. */
+  /**
+   * Learns the shape of `chunk` (parsed from `text`) if it is a plain content chunk with some
+   * content; else keeps the last. An empty one is a stream's opening role chunk, and the content
+   * chunks after it carry no role: its shape would not vouch for them.
+   */
   learn(chunk: ChatCompletionChunk, text: string): void {
-    const shape = Shape.of(chunk, text);
-    if (shape !== undefined) this.shape = shape;
+    if (!plainContent(chunk)) return;
+    this.current();
+    this.next = { chunk, text };
+  }
+
+  /** The shape texts are checked against, made now from the chunk learned last if it was not yet. */
+  private current(): Shape | undefined {
+    const next = this.next;
+    if (next !== undefined) {
+      this.next = undefined;
+      this.shape = Shape.of(next.chunk, next.text) ?? this.shape;
+    }
+    return this.shape;
   }
 
   /** A chunk text's content if the scanner vouches for it (see the class), else undefined. */
   content(text: string): string | undefined {
-    const shape = this.shape;
+    const shape = this.current();
     if (shape === undefined) return undefined;
     const { texts, contentHole } = shape;
     const last = texts.length - 1;
@@ -61,7 +81,7 @@ export class ChunkScanner {
    * vouches for it, else -1. Offsets and one view per read: no allocation per frame.
    */
   contentBytes(buf: Buffer, view: DataView, from: number, to: number): number {
-    const shape = this.shape;
+    const shape = this.current();
     if (shape === undefined) return -1;
     const { bytes, starts } = shape.encoding();
     const contentHole = shape.contentHole;

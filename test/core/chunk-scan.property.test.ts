@@ -129,7 +129,7 @@ describe('ChunkScanner', () => {
           if (seen.text === undefined) {
             learnFrom(scanner, frame);
             const choice = (parsed.choices as Array<{ delta: Record<string, unknown>; finish_reason: unknown }>)[0];
-            const plain = parsed.usage == null && parsed.error == null && choice?.finish_reason === null && typeof choice.delta.content === 'string';
+            const plain = parsed.usage == null && parsed.error == null && choice?.finish_reason === null && typeof choice.delta.content === 'string' && choice.delta.content !== '';
             if (plain && !/\\/.test(frame.replace(/"(content|obfuscation)":\s?"(?:[^"\\]|\\.)*"/g, ''))) learned = parsed;
             continue;
           }
