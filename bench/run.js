@@ -415,7 +415,7 @@ async function main() {
   const verdict = (r) => (r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL');
   const lines = rows.map((r) => `| ${r.scenario} | ${r.metric} | ${rounds.map((_, i) => r.values[i] ?? '').join(' | ')} | ${r.med} | ${r.target} | ${verdict(r)} |`);
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}${quick ? ', quick run' : ''}; client, upstream and proxy share the machine`;
-  const report = `# Sluice benchmark\n\nMachine: ${machine}.\nReproduce: \`npm run bench\` (\`npm run bench -- --quick\` for a short run).\nTargets: ${targets.map((t) => t.name).join(', ')}; ${ROUNDS} interleaved round(s); ratios within a round.\n${sluices.map((t) => `- ${t.name}: ${t.about}`).join('\n')}\n\n${header}\n${lines.join('\n')}\n\nThe direct figures the ratios are taken against:\n\n${absolute.map((a) => `- ${a}`).join('\n')}\n`;
+  const report = `# Sluice benchmark\n\nMachine: ${machine}.\nReproduce: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (\`npm run bench -- --quick\` for a short run).\nTargets: ${targets.map((t) => t.name).join(', ')}; ${ROUNDS} interleaved round(s); ratios within a round.\n${sluices.map((t) => `- ${t.name}: ${t.about}`).join('\n')}\n\n${header}\n${lines.join('\n')}\n\nThe direct figures the ratios are taken against:\n\n${absolute.map((a) => `- ${a}`).join('\n')}\n`;
   process.stdout.write(`${report}\n`);
   writeFileSync(join(root, 'bench', quick ? 'RESULTS-quick.md' : 'RESULTS.md'), report);
 }
