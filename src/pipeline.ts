@@ -1,7 +1,7 @@
 import { SluiceError, truncated, upstreamInvalid } from './core/errors.js';
 import type { RequestContext } from './server/state.js';
 import { Aggregator } from './streaming/aggregate.js';
-import { isSubstantiveEvent } from './streaming/inspect.js';
+import { decidesCommit } from './streaming/inspect.js';
 import { parseSseText, SseEventStream } from './streaming/parse.js';
 import { synthesizeChunks } from './streaming/synthesize.js';
 import type { ChatCompletion } from './core/types.js';
@@ -190,7 +190,7 @@ async function openStream(ctx: RequestContext, a: Attempt, takesFrames: boolean)
       for (let i = 0; i < events.length; i++) {
         const event = events[i] as StreamEvent;
         if (event.type === 'error') throw event.error;
-        if (event.type !== 'chunk' || isSubstantiveEvent(event)) {
+        if (decidesCommit(event)) {
           for (let j = i; j < events.length; j++) held.push(events[j] as StreamEvent);
           const stream = answer.kind === 'sse' ? answer.stream : undefined;
           return { runtime, response, pending: held, rest: event.type === 'done' ? undefined : batches, stream };

@@ -1,5 +1,5 @@
 import type { ChatCompletionChunk } from '../core/types.js';
-import type { ChunkEvent } from '../core/events.js';
+import type { ChunkEvent, StreamEvent } from '../core/events.js';
 
 /**
  * The parsed chunk of an event. A chunk the stream's scanner vouched for (core/chunk-scan.ts) is
@@ -20,6 +20,14 @@ export function chunkText(event: ChunkEvent): string {
 /** Whether an event carries something a client waits for (a vouched chunk: its content is not empty). */
 export function isSubstantiveEvent(event: ChunkEvent): boolean {
   return event.chunk === undefined ? event.content !== '' : isSubstantive(event.chunk);
+}
+
+/**
+ * Whether an event commits a stream (late commit: what comes before it is held): anything but a
+ * chunk with nothing a client waits for.
+ */
+export function decidesCommit(event: StreamEvent): boolean {
+  return event.type !== 'chunk' || isSubstantiveEvent(event);
 }
 
 /** A chunk that carries something a client waits for: text, tool calls, reasoning, a finish, usage. */

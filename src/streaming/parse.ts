@@ -4,7 +4,7 @@ import { eventTooLarge } from '../core/errors.js';
 import type { Adapter } from '../providers/adapter.js';
 import type { FramesEvent, StreamEvent } from '../core/events.js';
 import { nextBytes, type BodySource } from '../core/body.js';
-import { isSubstantiveEvent } from './inspect.js';
+import { decidesCommit } from './inspect.js';
 
 const LF = 10;
 const CR = 13;
@@ -297,7 +297,8 @@ export class SseEventStream<S> {
       const more = splitter.split(this.eventByEvent);
       // Before the commit, a chunk that does not decide it (a role-only first chunk) waits in the
       // batch while the next event is split: one hand-over to the pipeline, not one per event.
-      if (more && this.eventByEvent && !decidesCommit(this.batch)) continue;
+      const last = this.batch[this.batch.length - 1];
+      if (more && this.eventByEvent && last !== undefined && !decidesCommit(last)) continue;
       if (this.batch.length > 0 && (more || !response.buffered())) {
         const out = this.batch;
         this.batch = [];
@@ -317,12 +318,6 @@ export class SseEventStream<S> {
     for (let i = 0; i < tail.length; i++) this.batch.push(tail[i] as StreamEvent);
     if (this.batch.length > 0) yield this.batch;
   }
-}
-
-/** Whether a batch's last event decides a commit: anything but a chunk with nothing a client waits for. */
-function decidesCommit(batch: StreamEvent[]): boolean {
-  const last = batch[batch.length - 1];
-  return last === undefined || last.type !== 'chunk' || isSubstantiveEvent(last);
 }
 
 /** A whole SSE body already in memory (an upstream that answered SSE to a non-stream request). */
