@@ -18,7 +18,7 @@ import { openaiClientKey, openaiErrorReply } from '../fronts/openai.js';
 import { AccessLog } from '../observability/access.js';
 import { serveFront } from './exchange.js';
 import { fromFastifyError, sendError, tooDeep } from './error-reply.js';
-import { bodyBudgetRefusal, clientErrorHandler, lingerAfterRejecting, serverFactory } from './client-limits.js';
+import { bodyBudgetRefusal, clientErrorHandler, guardServer, httpServerOptions, lingerAfterRejecting } from './client-limits.js';
 import { jsonDepthExceeds } from '../core/json-depth.js';
 import { findModel, listModels } from './models.js';
 import { adminDisabled, usageReport } from './usage.js';
@@ -62,7 +62,8 @@ const LAST_WRITES_MS = 100;
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const bodyLimitMb = config.server.body_limit_mb;
   const app = Fastify({
-    serverFactory: serverFactory(config.server, Math.floor(bodyLimitMb * 1024 * 1024)),
+    http: httpServerOptions(config.server),
+    requestTimeout: config.server.request_timeout_ms,
     clientErrorHandler,
     logger: options.logStream ? { ...loggerOptions(options.logLevel), stream: options.logStream } : loggerOptions(options.logLevel),
     bodyLimit: Math.floor(bodyLimitMb * 1024 * 1024),
@@ -75,6 +76,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
   });
+  guardServer(app.server, config.server, Math.floor(bodyLimitMb * 1024 * 1024));
   const metrics = new Metrics();
   // The store is made once: a reload keeps it (a change under `state:` needs a restart).
   const guard = new StoreGuard(app.log, metrics, describeStore(config.state));

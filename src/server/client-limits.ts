@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyReply, FastifyRequest, FastifyServerFactory } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerConfig } from '../config/schema.js';
 import { SluiceError } from '../core/errors.js';
 
@@ -37,33 +37,34 @@ export function clientErrorHandler(err: Error & { code?: string; bytesParsed?: n
 }
 
 /**
- * The node:http server fastify runs on: the timeouts from the config, checked often enough to
- * matter (node checks every 30 s by default), `Expect: 100-continue` answered with a 413
- * before the client sends a body that is over the limit, and the in-flight body budget.
+ * The node:http settings of the server fastify creates: the timeouts from the config, checked often
+ * enough to matter (node checks every 30 s by default). `requestTimeout` is fastify's own option
+ * (it sets it on the server); these are passed through fastify's `http` option.
  */
-export function serverFactory(server: ServerConfig, bodyLimitBytes: number): FastifyServerFactory {
-  return (handler) => {
-    const admitBody = bodyBudget(server.inflight_body_mb * 1024 * 1024, bodyLimitBytes);
-    const http = createServer({
-      requestTimeout: server.request_timeout_ms,
-      headersTimeout: Math.min(server.headers_timeout_ms, server.request_timeout_ms),
-      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(Math.min(server.headers_timeout_ms, server.request_timeout_ms) / 4))),
-    }, (req, res) => {
-      admitBody(req);
-      handler(req, res);
-    });
-    http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-      if (Number(req.headers['content-length']) > bodyLimitBytes) {
-        const body = JSON.stringify(bodyTooLarge(server.body_limit_mb).toBody());
-        res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
-        return;
-      }
-      res.writeContinue();
-      http.emit('request', req, res);
-    });
-    watchSends(http, server.send_timeout_ms);
-    return http as Server;
-  };
+export function httpServerOptions(server: ServerConfig): { headersTimeout: number; connectionsCheckingInterval: number } {
+  const shortest = Math.min(server.headers_timeout_ms, server.request_timeout_ms);
+  return { headersTimeout: shortest, connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(shortest / 4))) };
+}
+
+/**
+ * What Sluice adds to fastify's node:http server: `Expect: 100-continue` answered with a 413
+ * before the client sends a body that is over the limit, the in-flight body budget (taken before
+ * fastify's handler sees the request), and the send timeout. Listeners on fastify's own server
+ * rather than a serverFactory of ours: with the same settings, the server a factory made served
+ * the first token later (bench/PROFILE.md, "server factory").
+ */
+export function guardServer(http: Server, server: ServerConfig, bodyLimitBytes: number): void {
+  http.prependListener('request', bodyBudget(server.inflight_body_mb * 1024 * 1024, bodyLimitBytes));
+  http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (Number(req.headers['content-length']) > bodyLimitBytes) {
+      const body = JSON.stringify(bodyTooLarge(server.body_limit_mb).toBody());
+      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+      return;
+    }
+    res.writeContinue();
+    http.emit('request', req, res);
+  });
+  watchSends(http, server.send_timeout_ms);
 }
 
 export function bodyTooLarge(limitMb: number): SluiceError {
