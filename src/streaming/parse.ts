@@ -28,8 +28,9 @@ export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: num
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
  * byte stream at event boundaries (`\n\n`) so that eventsource-parser always starts a fresh event,
- * and, once `forward` is set, hands runs of plain `data: {...}\n\n` frames on as the upstream's
- * own bytes, undecoded (the passthrough hot path). A stream that uses CR line ends or opens with
+ * hands a single-line `data: ` event on as its value without it, and, once `forward` is set, hands
+ * runs of plain `data: {...}\n\n` frames on as the upstream's own bytes, undecoded (the
+ * passthrough hot path). A stream that uses CR line ends or opens with
  * a BOM is left to eventsource-parser whole: its event boundaries are not a simple byte search.
  *
  * Linear in the event's size however it arrives: the reads of an incomplete event are kept as a
@@ -67,7 +68,7 @@ export class SseSplitter {
   joined = 0;
 
   constructor(
-    onMessage: (message: EventSourceMessage) => void,
+    private readonly onMessage: (message: EventSourceMessage) => void,
     private readonly onFrames: (bytes: Buffer | readonly Buffer[], count: number, contentBytes: number) => void,
     private readonly maxEventBytes: number = DEFAULT_MAX_EVENT_BYTES,
   ) {
@@ -133,6 +134,11 @@ export class SseSplitter {
     this.pos = 0;
     this.pieces = undefined;
     this.piecesBytes = 0;
+  }
+
+  private message(data: string): void {
+    this.dispatched = true;
+    this.onMessage({ id: undefined, event: undefined, data });
   }
 
   /** Keeps a read of an incomplete event. */
@@ -216,7 +222,10 @@ export class SseSplitter {
           runCount = 0;
           runContent = 0;
         }
-        this.parser.feed(buf.toString('utf8', pos, end));
+        // A single-line data event is its line's value: eventsource-parser would hand on the same
+        // message (no id, no event name), after decoding and scanning the line once more.
+        if (boundary === firstLineEnd && isDataLine(buf, pos)) this.message(buf.toString('utf8', pos + DATA_PREFIX.length, boundary));
+        else this.parser.feed(buf.toString('utf8', pos, end));
       }
       pos = end;
       if (oneMessage && this.dispatched) {
