@@ -127,7 +127,7 @@ async function startTargets() {
 /**
  * Scenario (g)'s targets: one Sluice on the redis state store serving a key with rpm and tpm limits
  * (set high enough never to refuse) and a key without, side by side; and one Sluice with
- * `server.workers: 2` beside the plain `sluice` (workers 1) for chunks/s.
+ * `server.workers: 2` beside one with workers 1, each a process of its own, for chunks/s.
  */
 async function startLimitTargets(dir, upstream) {
   const redisUrl = process.env.SLUICE_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -144,13 +144,24 @@ async function startLimitTargets(dir, upstream) {
   const keyed = (name, key) => ({ name, origin, path: '/v1/chat/completions', model: 'up/bench', headers: { authorization: `Bearer ${key}` } });
   const workersConfig = join(dir, 'sluice-workers.yaml');
   writeFileSync(workersConfig, `server: {workers: 2}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n`);
+  writeFileSync(join(dir, 'sluice-single.yaml'), `providers:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n`);
   const workersPort = freePort(21);
   const workers = await start(process.execPath, ['dist/cli.js', '--config', workersConfig], (out) => out.includes('all workers are serving'), { LOG_LEVEL: 'info', PORT: String(workersPort) });
   workers.stdout.removeAllListeners('data');
   workers.stdout.resume();
+  // Its workers-1 counterpart is a process of its own too: run against the plain sluice target, the
+  // 1,024 extra streams at c=64 came right before the next round's TTFT scenario for that build
+  // only, not for the builds beside it.
+  const singlePort = freePort(22);
+  const single = await start(process.execPath, ['dist/cli.js', '--config', workersConfig.replace('sluice-workers', 'sluice-single')], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(singlePort) });
+  single.stdout.removeAllListeners('data');
+  single.stdout.resume();
   return {
     keys: [keyed('unlimited', 'bench-free'), keyed('limited', 'bench-limited')],
-    workers: { name: 'workers-2', origin: `http://127.0.0.1:${workersPort}`, path: '/v1/chat/completions', model: 'up/bench' },
+    workers: [
+      { name: 'workers-1', origin: `http://127.0.0.1:${singlePort}`, path: '/v1/chat/completions', model: 'up/bench' },
+      { name: 'workers-2', origin: `http://127.0.0.1:${workersPort}`, path: '/v1/chat/completions', model: 'up/bench' },
+    ],
   };
 }
 
@@ -322,10 +333,10 @@ async function scenarioAggregator() {
 /**
  * (g) The cost of a limit check: a key with rpm + tpm on the redis store against a key without, on
  * one Sluice process, for TTFT at c=1 and non-stream req/s at c=16; and chunks/s with workers 2
- * against workers 1 (the plain sluice target). The non-stream part runs four times (d)'s requests:
+ * against workers 1 (a process of its own). The non-stream part runs four times (d)'s requests:
  * two keys of one process differ by a few per cent, less than (d)'s round-to-round spread.
  */
-async function scenarioLimits(limits, sluice, pools) {
+async function scenarioLimits(limits, pools) {
   const keys = limits.keys;
   const ttft = await interleaved(keys, pools, async (target, pool) => {
     const { results } = await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 5 }), requests: SIZES.ttftRequests / SLICES, concurrency: 1, headers: target.headers });
@@ -337,8 +348,7 @@ async function scenarioLimits(limits, sluice, pools) {
     check(`limits non-stream ${target.name}`, results);
     return { requests: results.length, wallMs };
   }, (parts) => total(parts, 'requests') / (total(parts, 'wallMs') / 1000));
-  const pair = [sluice, limits.workers];
-  const chunks = await interleaved(pair, pools, async (target, pool) => {
+  const chunks = await interleaved(limits.workers, pools, async (target, pool) => {
     const { results, wallMs } = await runLoad(pool, { path: target.path, body: body(target, { stream: true, bench_chunks: 200 }), requests: SIZES.streams / SLICES, concurrency: 64 });
     check(`workers throughput ${target.name}`, results);
     return { chunks: results.reduce((sum, r) => sum + r.chunks, 0), wallMs };
@@ -352,8 +362,8 @@ async function main() {
   const { targets, fresh, freshPort, mockPid, limits } = await startTargets();
   const sluices = targets.filter((t) => t.sluice);
   const others = targets.filter((t) => t.name !== 'direct');
-  const pools = new Map([...targets, ...limits.keys, limits.workers].map((t) => [t.name, createClient(t.origin, 128)]));
-  for (const t of [...limits.keys, limits.workers]) {
+  const pools = new Map([...targets, ...limits.keys, ...limits.workers].map((t) => [t.name, createClient(t.origin, 128)]));
+  for (const t of [...limits.keys, ...limits.workers]) {
     await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 200 }), requests: 300, concurrency: 16, headers: t.headers });
     await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: false, bench_chunks: 50 }), requests: 1000, concurrency: 16, headers: t.headers });
   }
@@ -376,7 +386,7 @@ async function main() {
     if (round > 0) for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, fresh[t.name], freshPort);
     r.json = await scenarioJson(targets, pools);
     r.aggregation = await scenarioAggregation(sluices, pools, targets[0], pools.get('direct'));
-    r.limits = await scenarioLimits(limits, targets.find((t) => t.name === 'sluice'), pools);
+    r.limits = await scenarioLimits(limits, pools);
     if (round > 0) rounds.push(r);
   }
   const aggregator = await scenarioAggregator();
@@ -407,7 +417,7 @@ async function main() {
   row('(g) limit check, redis store', 'limited / unlimited key non-stream req/s, c=16', rounds.map((r) => r.limits.json.limited / r.limits.json.unlimited), '>= 0.9', (v) => v >= 0.9);
   note('(g) limit check, redis store', 'unlimited key TTFT p50 ms', rounds.map((r) => r.limits.ttft.unlimited), 3);
   note('(g) limit check, redis store', 'unlimited key non-stream req/s', rounds.map((r) => r.limits.json.unlimited), 0);
-  note('(h) workers, c=64, 200 chunks', 'workers 2 / workers 1 chunks/s (2 cores shared with client and mock)', rounds.map((r) => r.limits.chunks['workers-2'] / r.limits.chunks.sluice));
+  note('(h) workers, c=64, 200 chunks', 'workers 2 / workers 1 chunks/s (2 cores shared with client and mock)', rounds.map((r) => r.limits.chunks['workers-2'] / r.limits.chunks['workers-1']));
   row('(f) aggregator alone', 'per-chunk cost 100k / 10k (1 = linear)', [aggregator.linearity], '<= 2', (v) => v <= 2);
 
   const absolute = rounds.map((r, i) => `round ${i + 1}: direct ${fmt(r.throughput.direct.chunksPerSec, 0)} chunks/s (client + mock ${fmt(r.throughput.direct.loadCpuPer10k, 3)} CPU-s per 10k chunks), ${fmt(r.json.direct.rps, 0)} req/s, TTFT p50 ${fmt(r.ttft.direct.p50, 3)} ms; aggregation JSON ${fmt(r.aggregation.targets.sluice.jsonMs, 1)} ms vs forced ${fmt(r.aggregation.targets.sluice.forcedMs, 1)} ms`);
