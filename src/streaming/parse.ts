@@ -28,7 +28,7 @@ export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: num
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
  * byte stream at event boundaries (`\n\n`) so that eventsource-parser always starts a fresh event,
- * hands a single-line `data: ` event on as its value without it, and, once `forward` is set, hands
+ * hands a single-line `data: ` event on as its value without feeding it there, and, once `forward` is set, hands
  * runs of plain `data: {...}\n\n` frames on as the upstream's own bytes, undecoded (the
  * passthrough hot path). A stream that uses CR line ends or opens with
  * a BOM is left to eventsource-parser whole: its event boundaries are not a simple byte search.
@@ -210,7 +210,8 @@ export class SseSplitter {
       if (boundary < 0 || boundary + 1 >= buf.length) break;
       const end = boundary + 2;
       const forward = this.forward;
-      const content = forward !== undefined && boundary === firstLineEnd && isDataLine(buf, pos) ? forward(buf, (view ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength)), pos + DATA_PREFIX.length, boundary) : -1;
+      const dataLine = boundary === firstLineEnd && isDataLine(buf, pos);
+      const content = forward !== undefined && dataLine ? forward(buf, (view ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength)), pos + DATA_PREFIX.length, boundary) : -1;
       if (content >= 0) {
         if (runStart < 0) runStart = pos;
         runCount++;
@@ -224,7 +225,7 @@ export class SseSplitter {
         }
         // A single-line data event is its line's value: eventsource-parser would hand on the same
         // message (no id, no event name), after decoding and scanning the line once more.
-        if (boundary === firstLineEnd && isDataLine(buf, pos)) this.message(buf.toString('utf8', pos + DATA_PREFIX.length, boundary));
+        if (dataLine) this.message(buf.toString('utf8', pos + DATA_PREFIX.length, boundary));
         else this.parser.feed(buf.toString('utf8', pos, end));
       }
       pos = end;
