@@ -131,31 +131,33 @@ async function startTargets() {
  */
 async function startLimitTargets(dir, upstream) {
   const redisUrl = process.env.SLUICE_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const providers = `providers:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n`;
   const limitsConfig = join(dir, 'sluice-limits.yaml');
   writeFileSync(
     limitsConfig,
-    `server:\n  api_keys:\n    - {key: bench-limited, name: limited, rpm: 1000000000, tpm: 1000000000000}\n    - {key: bench-free, name: unlimited}\nstate: {store: redis, url: "${redisUrl}", key_prefix: "sluice-bench-${process.pid}"}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n`,
+    `server:\n  api_keys:\n    - {key: bench-limited, name: limited, rpm: 1000000000, tpm: 1000000000000}\n    - {key: bench-free, name: unlimited}\nstate: {store: redis, url: "${redisUrl}", key_prefix: "sluice-bench-${process.pid}"}\n${providers}`,
   );
+  // A Sluice of this checkout on `config`, serving at `port` once `ready` is printed; its access log drained.
+  const startSluice = async (config, port, ready) => {
+    const child = await start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes(ready), { LOG_LEVEL: 'info', PORT: String(port) });
+    child.stdout.removeAllListeners('data');
+    child.stdout.resume();
+  };
   const limitsPort = freePort(20);
-  const child = await start(process.execPath, ['dist/cli.js', '--config', limitsConfig], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(limitsPort) });
-  child.stdout.removeAllListeners('data');
-  child.stdout.resume();
+  await startSluice(limitsConfig, limitsPort, 'sluice is serving');
   const origin = `http://127.0.0.1:${limitsPort}`;
   const keyed = (name, key) => ({ name, origin, path: '/v1/chat/completions', model: 'up/bench', headers: { authorization: `Bearer ${key}` } });
   const workersConfig = join(dir, 'sluice-workers.yaml');
-  writeFileSync(workersConfig, `server: {workers: 2}\nproviders:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n`);
-  writeFileSync(join(dir, 'sluice-single.yaml'), `providers:\n  - {name: up, type: openai, base_url: "${upstream}", max_retries: 0}\n`);
+  writeFileSync(workersConfig, `server: {workers: 2}\n${providers}`);
   const workersPort = freePort(21);
-  const workers = await start(process.execPath, ['dist/cli.js', '--config', workersConfig], (out) => out.includes('all workers are serving'), { LOG_LEVEL: 'info', PORT: String(workersPort) });
-  workers.stdout.removeAllListeners('data');
-  workers.stdout.resume();
+  await startSluice(workersConfig, workersPort, 'all workers are serving');
   // Its workers-1 counterpart is a process of its own too: run against the plain sluice target, the
   // 1,024 extra streams at c=64 came right before the next round's TTFT scenario for that build
   // only, not for the builds beside it.
+  const singleConfig = join(dir, 'sluice-single.yaml');
+  writeFileSync(singleConfig, providers);
   const singlePort = freePort(22);
-  const single = await start(process.execPath, ['dist/cli.js', '--config', workersConfig.replace('sluice-workers', 'sluice-single')], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', PORT: String(singlePort) });
-  single.stdout.removeAllListeners('data');
-  single.stdout.resume();
+  await startSluice(singleConfig, singlePort, 'sluice is serving');
   return {
     keys: [keyed('unlimited', 'bench-free'), keyed('limited', 'bench-limited')],
     workers: [
