@@ -5,7 +5,7 @@
 // taken within a round. `--node <path>` adds Sluice on another Node binary, `--baseline <dir>` the
 // build of another checkout (bench/options.js). Writes bench/RESULTS.md (quick: RESULTS-quick.md).
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,12 +58,22 @@ function freePort(offset) {
   return 20_000 + (process.pid % 5_000) + offset;
 }
 
-// Read once: each read spawns a process, and cpuSeconds runs at the edges of measured intervals.
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
+/**
+ * CPU seconds a process has run: the sum of its threads' run time in /proc/<pid>/task/<tid>/schedstat,
+ * in nanoseconds. /proc/<pid>/stat counts in clock ticks (10 ms), and a throughput slice takes about
+ * 0.1 CPU-s, so ticks alone moved a slice's figure by up to 10 %. Node's threads (libuv's pool, V8's
+ * platform workers) live as long as the process, so none of its time leaves with an exited thread.
+ */
 function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime + stime
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread exited between the listing and the read
+    }
+  }
+  return ns / 1e9;
 }
 
 function rssKb(pid) {
@@ -406,6 +416,16 @@ async function main() {
     row(`(b) throughput, c=64, 200 chunks${tag}`, `${t.name} CPU-s per 10k chunks`, rounds.map((r) => r.throughput[t.name].cpuPer10k), '<= 0.07', (v) => v <= 0.07, 3);
     row(`(c) ${SIZES.idleStreams} idle open streams${tag}`, `${t.name} KB RSS per stream`, rounds.map((r) => r.idle[t.name].kbPerStream), '<= 35', (v) => v <= 35, 1);
     row(`(d) non-stream, c=16${tag}`, `${t.name} / direct req/s`, rounds.map((r) => r.json[t.name].rps / r.json.direct.rps), '>= 0.35', (v) => v >= 0.35);
+  }
+  // This checkout against each other Sluice build (--baseline, --node): the median over rounds of the
+  // ratio within a round, where both ran on the same machine state; the issue-17 bar is 5 %.
+  for (const t of sluices.filter((s) => s.name !== 'sluice')) {
+    const vs = `sluice / ${t.name}`;
+    const added = (r, name) => r.ttft[name].p50 - r.ttft.direct.p50;
+    row('(a)-(d) against another build', `${vs} added TTFT p50`, rounds.map((r) => added(r, 'sluice') / added(r, t.name)), '<= 1.05', (v) => v <= 1.05);
+    row('(a)-(d) against another build', `${vs} chunks/s`, rounds.map((r) => r.throughput.sluice.chunksPerSec / r.throughput[t.name].chunksPerSec), '>= 0.95', (v) => v >= 0.95);
+    row('(a)-(d) against another build', `${vs} CPU-s per 10k chunks`, rounds.map((r) => r.throughput.sluice.cpuPer10k / r.throughput[t.name].cpuPer10k), '<= 1.05', (v) => v <= 1.05);
+    row('(a)-(d) against another build', `${vs} non-stream req/s`, rounds.map((r) => r.json.sluice.rps / r.json[t.name].rps), '>= 0.95', (v) => v >= 0.95);
   }
   for (const t of sluices) {
     // Sluice's own rows keep their names; another Sluice target's are prefixed with its name.
