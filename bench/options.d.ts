@@ -1,5 +1,7 @@
 export interface BenchOptions {
   quick: boolean;
+  rounds: number | undefined;
+  processes: number;
   nodes: string[];
   baselines: string[];
 }
@@ -13,4 +15,4 @@ export interface SluiceTarget {
 }
 
 export function benchOptions(argv: string[]): BenchOptions;
-export function sluiceTargets(options: BenchOptions, root: string, nodePath?: string): SluiceTarget[];
+export function sluiceTargets(options: Partial<BenchOptions> & Pick<BenchOptions, 'nodes' | 'baselines'>, root: string, nodePath?: string): SluiceTarget[];

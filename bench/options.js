@@ -1,18 +1,19 @@
-// `npm run bench -- [--quick] [--rounds <n>] [--node <path>]... [--baseline <dir>]...`: the options, and the extra
+// `npm run bench -- [--quick] [--rounds <n>] [--processes <k>] [--node <path>]... [--baseline <dir>]...`: the options, and the extra
 // Sluice targets they ask for, each run beside `sluice` (this checkout on the Node running the
 // bench) in the same interleaved rounds.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-const USAGE = 'npm run bench -- [--quick] [--rounds <recorded rounds>] [--node <path to a node binary>]... [--baseline <checkout dir>]...';
+const USAGE = 'npm run bench -- [--quick] [--rounds <recorded rounds>] [--processes <per Sluice build>] [--node <path to a node binary>]... [--baseline <checkout dir>]...';
 
 /**
  * Parses the bench's arguments; throws on anything else, naming the usage. `rounds` is undefined
- * unless given: then 3, or 1 with --quick.
+ * unless given: then 3, or 1 with --quick. `processes` (default 1): how many processes each Sluice
+ * build runs as, taking the rounds in turn.
  */
 export function benchOptions(argv) {
-  const options = { quick: false, rounds: undefined, nodes: [], baselines: [] };
+  const options = { quick: false, rounds: undefined, processes: 1, nodes: [], baselines: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') {
@@ -20,12 +21,13 @@ export function benchOptions(argv) {
       continue;
     }
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (flag !== '--node' && flag !== '--baseline' && flag !== '--rounds') throw new Error(`unknown option ${arg}; usage: ${USAGE}`);
+    if (flag !== '--node' && flag !== '--baseline' && flag !== '--rounds' && flag !== '--processes') throw new Error(`unknown option ${arg}; usage: ${USAGE}`);
     const value = inline ?? argv[++i];
     if (value === undefined || value === '' || value.startsWith('--')) throw new Error(`${flag} needs a value; usage: ${USAGE}`);
-    if (flag === '--rounds') {
-      options.rounds = Number(value);
-      if (!Number.isInteger(options.rounds) || options.rounds < 1) throw new Error(`--rounds needs a whole number of at least 1, not ${value}; usage: ${USAGE}`);
+    if (flag === '--rounds' || flag === '--processes') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a whole number of at least 1, not ${value}; usage: ${USAGE}`);
+      options[flag.slice(2)] = n;
       continue;
     }
     (flag === '--node' ? options.nodes : options.baselines).push(value);

@@ -95,12 +95,17 @@ async function startTargets() {
   );
   const startSluice = (s, env) => start(s.node, [s.cli, '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', ...env }, s.cwd);
   const targets = [{ name: 'direct', origin: `http://127.0.0.1:${mockPort}`, path: '/v1/chat/completions', model: 'bench' }];
-  for (const [i, s] of sluices.entries()) {
-    const port = i === 0 ? freePort(2) : freePort(10 + i);
-    const child = await startSluice(s, { PORT: String(port) });
-    child.stdout.removeAllListeners('data');
-    child.stdout.resume(); // keep draining its access log
-    targets.push({ name: s.name, sluice: true, about: s.about, origin: `http://127.0.0.1:${port}`, path: '/v1/chat/completions', model: 'up/bench', pid: child.pid });
+  let ports = 0;
+  for (const s of sluices) {
+    const instances = [];
+    for (let k = 0; k < options.processes; k++) {
+      const port = freePort(30 + ports++);
+      const child = await startSluice(s, { PORT: String(port) });
+      child.stdout.removeAllListeners('data');
+      child.stdout.resume(); // keep draining its access log
+      instances.push({ origin: `http://127.0.0.1:${port}`, pid: child.pid });
+    }
+    targets.push({ name: s.name, sluice: true, about: s.about, ...instances[0], instances, path: '/v1/chat/completions', model: 'up/bench' });
   }
   // The two Node references, both bench/node-pipe.js: bare, or as a fastify route.
   const pipeFlags = { 'node-pipe': [], 'fastify-pipe': ['--fastify'] };
@@ -375,6 +380,20 @@ async function main() {
   const sluices = targets.filter((t) => t.sluice);
   const others = targets.filter((t) => t.name !== 'direct');
   const pools = new Map([...targets, ...limits.keys, ...limits.workers].map((t) => [t.name, createClient(t.origin, 128)]));
+  for (const t of sluices) for (const instance of t.instances) instance.pool = t.origin === instance.origin ? pools.get(t.name) : createClient(instance.origin, 128);
+  /**
+   * With --processes k, each Sluice build runs as k processes, and round r goes to process r mod k
+   * of every build. A process keeps its own speed for its whole life (two processes of one build
+   * differ over a whole run: bench/PROFILE.md), so with one process per build a comparison of two
+   * builds rests on two draws however many rounds it runs.
+   */
+  const useProcess = (round) => {
+    for (const t of sluices) {
+      const instance = t.instances[round % t.instances.length];
+      Object.assign(t, { origin: instance.origin, pid: instance.pid });
+      pools.set(t.name, instance.pool);
+    }
+  };
   for (const t of [...limits.keys, ...limits.workers]) {
     await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 200 }), requests: 300, concurrency: 16, headers: t.headers });
     await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: false, bench_chunks: 50 }), requests: 1000, concurrency: 16, headers: t.headers });
@@ -385,12 +404,19 @@ async function main() {
   // scenario: 50 functions in round 1, 14 in round 2, 3 in round 3), and perf, after a like
   // warm-up, put V8's compiler threads at 28 % of Sluice's CPU on 200-chunk streams. The
   // idle-stream scenario (c) starts fresh processes of its own and is left out of round 0.
-  for (const t of targets) {
-    await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 200 }), requests: 300, concurrency: 16 });
-    await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: false, bench_chunks: 50 }), requests: 1000, concurrency: 16 });
+  for (let k = 0; k < options.processes; k++) {
+    useProcess(k);
+    for (const t of targets) {
+      await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: true, bench_chunks: 200 }), requests: 300, concurrency: 16 });
+      await runLoad(pools.get(t.name), { path: t.path, body: body(t, { stream: false, bench_chunks: 50 }), requests: 1000, concurrency: 16 });
+    }
   }
   const rounds = [];
-  for (let round = 0; round <= ROUNDS; round++) {
+  // Round 0 once per process: each warms one process of every build.
+  const warmups = options.processes;
+  for (let i = 0; i < warmups + ROUNDS; i++) {
+    const round = Math.max(0, i - warmups + 1);
+    useProcess(i);
     process.stderr.write(round === 0 ? 'round 0 (warm-up, not recorded)\n' : `round ${round}/${ROUNDS}\n`);
     const r = { idle: {} };
     r.ttft = await scenarioTtft(targets, pools);
@@ -402,7 +428,7 @@ async function main() {
     if (round > 0) rounds.push(r);
   }
   const aggregator = await scenarioAggregator();
-  for (const pool of pools.values()) await pool.close();
+  for (const pool of new Set([...pools.values(), ...sluices.flatMap((t) => t.instances.map((instance) => instance.pool))])) await pool.close();
 
   const rows = [];
   const row = (scenario, metric, values, target, pass, digits = 2) => rows.push({ scenario, metric, values: values.map((v) => fmt(v, digits)), med: fmt(median(values), digits), target, pass: pass?.(median(values)) });

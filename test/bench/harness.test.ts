@@ -65,8 +65,10 @@ describe('benchmark harness', () => {
   });
 
   it('reads --quick, and --node and --baseline as many times as given, spaced or with =', () => {
-    expect(benchOptions(['--quick', '--node', '/a/node', '--baseline=../old', '--node=/b/node'])).toEqual({ quick: true, rounds: undefined, nodes: ['/a/node', '/b/node'], baselines: ['../old'] });
-    expect(benchOptions(['--rounds', '7', '--baseline', '../old'])).toEqual({ quick: false, rounds: 7, nodes: [], baselines: ['../old'] });
+    expect(benchOptions(['--quick', '--node', '/a/node', '--baseline=../old', '--node=/b/node'])).toEqual({ quick: true, rounds: undefined, processes: 1, nodes: ['/a/node', '/b/node'], baselines: ['../old'] });
+    expect(benchOptions(['--rounds', '7', '--baseline', '../old'])).toEqual({ quick: false, rounds: 7, processes: 1, nodes: [], baselines: ['../old'] });
+    expect(benchOptions(['--processes=3', '--rounds', '9'])).toEqual({ quick: false, rounds: 9, processes: 3, nodes: [], baselines: [] });
+    expect(() => benchOptions(['--processes', '0'])).toThrow('--processes needs a whole number of at least 1, not 0');
     expect(() => benchOptions(['--rounds', '0'])).toThrow('--rounds needs a whole number of at least 1, not 0');
     expect(() => benchOptions(['--rounds=two'])).toThrow('--rounds needs a whole number');
     expect(() => benchOptions(['--node'])).toThrow('--node needs a value');
