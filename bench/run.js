@@ -54,6 +54,11 @@ function start(command, args, ready, env = {}, cwd = root) {
   });
 }
 
+/** `list` turned left by `n` places: rotated([a, b, c], 1) is [b, c, a]. */
+function rotated(list, n) {
+  return list.map((_, i) => list[(i + n) % list.length]);
+}
+
 function freePort(offset) {
   return 20_000 + (process.pid % 5_000) + offset;
 }
@@ -95,18 +100,19 @@ async function startTargets() {
   );
   const startSluice = (s, env) => start(s.node, [s.cli, '--config', config], (out) => out.includes('sluice is serving'), { LOG_LEVEL: 'info', ...env }, s.cwd);
   const targets = [{ name: 'direct', origin: `http://127.0.0.1:${mockPort}`, path: '/v1/chat/completions', model: 'bench' }];
+  // Process k of every build starts with build k first: no build is always the first one started.
+  const instances = sluices.map(() => []);
   let ports = 0;
-  for (const s of sluices) {
-    const instances = [];
-    for (let k = 0; k < options.processes; k++) {
+  for (let k = 0; k < options.processes; k++) {
+    for (const i of rotated([...sluices.keys()], k)) {
       const port = freePort(30 + ports++);
-      const child = await startSluice(s, { PORT: String(port) });
+      const child = await startSluice(sluices[i], { PORT: String(port) });
       child.stdout.removeAllListeners('data');
       child.stdout.resume(); // keep draining its access log
-      instances.push({ origin: `http://127.0.0.1:${port}`, pid: child.pid });
+      instances[i][k] = { origin: `http://127.0.0.1:${port}`, pid: child.pid };
     }
-    targets.push({ name: s.name, sluice: true, about: s.about, ...instances[0], instances, path: '/v1/chat/completions', model: 'up/bench' });
   }
+  for (const [i, s] of sluices.entries()) targets.push({ name: s.name, sluice: true, about: s.about, ...instances[i][0], instances: instances[i], path: '/v1/chat/completions', model: 'up/bench' });
   // The two Node references, both bench/node-pipe.js: bare, or as a fastify route.
   const pipeFlags = { 'node-pipe': [], 'fastify-pipe': ['--fastify'] };
   const startPipe = (name, port) => start(process.execPath, ['bench/node-pipe.js', String(port), `http://127.0.0.1:${mockPort}`, ...pipeFlags[name]], (out) => out.includes('listening'));
@@ -418,11 +424,13 @@ async function main() {
     const round = Math.max(0, i - warmups + 1);
     useProcess(i);
     process.stderr.write(round === 0 ? 'round 0 (warm-up, not recorded)\n' : `round ${round}/${ROUNDS}\n`);
+    // The Sluice builds take turns in their place in the rotation: none always follows `direct`.
+    const order = [targets[0], ...rotated(sluices, i), ...targets.filter((t) => t.name !== 'direct' && !t.sluice)];
     const r = { idle: {} };
-    r.ttft = await scenarioTtft(targets, pools);
-    r.throughput = await scenarioThroughput(targets, pools, mockPid);
+    r.ttft = await scenarioTtft(order, pools);
+    r.throughput = await scenarioThroughput(order, pools, mockPid);
     if (round > 0) for (const t of others) r.idle[t.name] = await scenarioIdleStreams(t, fresh[t.name], freshPort);
-    r.json = await scenarioJson(targets, pools);
+    r.json = await scenarioJson(order, pools);
     r.aggregation = await scenarioAggregation(sluices, pools, targets[0], pools.get('direct'));
     r.limits = await scenarioLimits(limits, pools);
     if (round > 0) rounds.push(r);
