@@ -61,12 +61,13 @@ const LAST_WRITES_MS = 100;
 /** The fastify instance with every route; it never listens (main.ts does). */
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const bodyLimitMb = config.server.body_limit_mb;
+  const bodyLimitBytes = Math.floor(bodyLimitMb * 1024 * 1024);
   const app = Fastify({
     http: httpServerOptions(config.server),
     requestTimeout: config.server.request_timeout_ms,
     clientErrorHandler,
     logger: options.logStream ? { ...loggerOptions(options.logLevel), stream: options.logStream } : loggerOptions(options.logLevel),
-    bodyLimit: Math.floor(bodyLimitMb * 1024 * 1024),
+    bodyLimit: bodyLimitBytes,
     // One access line per request is written by the routes themselves, not fastify's pair.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
@@ -76,7 +77,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
   });
-  guardServer(app.server, config.server, Math.floor(bodyLimitMb * 1024 * 1024));
+  guardServer(app.server, config.server, bodyLimitBytes);
   const metrics = new Metrics();
   // The store is made once: a reload keeps it (a change under `state:` needs a restart).
   const guard = new StoreGuard(app.log, metrics, describeStore(config.state));

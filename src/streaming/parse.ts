@@ -28,10 +28,10 @@ export type ForwardFrame = (buf: Buffer, view: DataView, start: number, end: num
 /**
  * Upstream SSE bytes -> messages. eventsource-parser reads every field; this class only cuts the
  * byte stream at event boundaries (`\n\n`) so that eventsource-parser always starts a fresh event,
- * hands a single-line `data: ` event on as its value without feeding it there, and, once `forward` is set, hands
- * runs of plain `data: {...}\n\n` frames on as the upstream's own bytes, undecoded (the
- * passthrough hot path). A stream that uses CR line ends or opens with
- * a BOM is left to eventsource-parser whole: its event boundaries are not a simple byte search.
+ * hands a single-line `data: ` event on as its value without feeding it there, and, once `forward`
+ * is set, hands runs of plain `data: {...}\n\n` frames on as the upstream's own bytes, undecoded
+ * (the passthrough hot path). A stream that uses CR line ends or opens with a BOM is left to
+ * eventsource-parser whole: its event boundaries are not a simple byte search.
  *
  * Linear in the event's size however it arrives: the reads of an incomplete event are kept as a
  * list, only each new read is searched for the event's end, and the pieces are joined once, when it
