@@ -6,20 +6,16 @@
 // in worker threads, so that the client reading 40 MB does not delay the poller's own loop.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { request } from 'undici';
+import { cpuSeconds } from './proc.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const PIECE = 64 * 1024;
-
-function cpuSeconds(pid, ticks) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticks;
-}
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -110,7 +106,6 @@ async function stream(origin, content) {
 async function main() {
   const mbArg = process.argv.indexOf('--mb');
   const mb = mbArg > 0 ? Number(process.argv[mbArg + 1]) : 40;
-  const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
   if (!existsSync(join(root, 'dist/cli.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
   const upstream = worker('upstream', { mb });
   const { port: upstreamPort } = await upstream.message();
@@ -123,11 +118,11 @@ async function main() {
 
   const poller = worker('poller', { origin });
   await new Promise((r) => setTimeout(r, 100));
-  const cpuBefore = cpuSeconds(sluice.pid, ticks);
+  const cpuBefore = cpuSeconds(sluice.pid);
   const started = performance.now();
   const result = await stream(origin, 'draw');
   const wall = (performance.now() - started) / 1000;
-  const cpu = cpuSeconds(sluice.pid, ticks) - cpuBefore;
+  const cpu = cpuSeconds(sluice.pid) - cpuBefore;
   const done = poller.message();
   poller.w.postMessage('stop');
   const { latencies } = await done;

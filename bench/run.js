@@ -5,12 +5,13 @@
 // taken within a round. `--node <path>` adds Sluice on another Node binary, `--baseline <dir>` the
 // build of another checkout (bench/options.js). Writes bench/RESULTS.md (quick: RESULTS-quick.md).
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, median, percentile, runLoad } from './load.js';
 import { benchOptions, sluiceTargets } from './options.js';
+import { cpuSeconds } from './proc.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const options = benchOptions(process.argv.slice(2));
@@ -45,6 +46,9 @@ function start(command, args, ready, env = {}, cwd = root) {
       if (out.length < 100_000) out += data.toString();
       if (ready(out)) {
         clearTimeout(timer);
+        // From here on its output is only drained (a Sluice writes an access line per request).
+        child.stdout.off('data', onData).resume();
+        child.stderr.off('data', onData).resume();
         resolve(child);
       }
     };
@@ -61,24 +65,6 @@ function rotated(list, n) {
 
 function freePort(offset) {
   return 20_000 + (process.pid % 5_000) + offset;
-}
-
-/**
- * CPU seconds a process has run: the sum of its threads' run time in /proc/<pid>/task/<tid>/schedstat,
- * in nanoseconds. /proc/<pid>/stat counts in clock ticks (10 ms), and a throughput slice takes about
- * 0.1 CPU-s, so ticks alone moved a slice's figure by up to 10 %. Node's threads (libuv's pool, V8's
- * platform workers) live as long as the process, so none of its time leaves with an exited thread.
- */
-function cpuSeconds(pid) {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread exited between the listing and the read
-    }
-  }
-  return ns / 1e9;
 }
 
 function rssKb(pid) {
@@ -107,8 +93,6 @@ async function startTargets() {
     for (const i of rotated([...sluices.keys()], k)) {
       const port = freePort(30 + ports++);
       const child = await startSluice(sluices[i], { PORT: String(port) });
-      child.stdout.removeAllListeners('data');
-      child.stdout.resume(); // keep draining its access log
       instances[i][k] = { origin: `http://127.0.0.1:${port}`, pid: child.pid };
     }
   }
@@ -158,12 +142,8 @@ async function startLimitTargets(dir, upstream) {
     limitsConfig,
     `server:\n  api_keys:\n    - {key: bench-limited, name: limited, rpm: 1000000000, tpm: 1000000000000}\n    - {key: bench-free, name: unlimited}\nstate: {store: redis, url: "${redisUrl}", key_prefix: "sluice-bench-${process.pid}"}\n${providers}`,
   );
-  // A Sluice of this checkout on `config`, serving at `port` once `ready` is printed; its access log drained.
-  const startSluice = async (config, port, ready) => {
-    const child = await start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes(ready), { LOG_LEVEL: 'info', PORT: String(port) });
-    child.stdout.removeAllListeners('data');
-    child.stdout.resume();
-  };
+  // A Sluice of this checkout on `config`, serving at `port` once `ready` is printed.
+  const startSluice = (config, port, ready) => start(process.execPath, ['dist/cli.js', '--config', config], (out) => out.includes(ready), { LOG_LEVEL: 'info', PORT: String(port) });
   const limitsPort = freePort(20);
   await startSluice(limitsConfig, limitsPort, 'sluice is serving');
   const origin = `http://127.0.0.1:${limitsPort}`;
@@ -253,10 +233,6 @@ async function scenarioThroughput(targets, pools, mockPid) {
 
 async function scenarioIdleStreams(target, startFresh, freshPort) {
   const child = startFresh ? await startFresh() : undefined;
-  if (child) {
-    child.stdout.removeAllListeners('data');
-    child.stdout.resume(); // keep draining its log
-  }
   const pid = child?.pid ?? target.pid;
   const origin = child ? `http://127.0.0.1:${freshPort}` : target.origin;
   // Warm up: the first requests load code and grow pools, which is not per-stream memory.
