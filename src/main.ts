@@ -164,7 +164,7 @@ function superviseWorkers(config: Config, reloadPath: () => string | undefined, 
 
 async function serveOne(config: Config, reloadPath: () => string | undefined, env: NodeJS.ProcessEnv, embedded: boolean): Promise<void> {
   const destination = stdoutDestination();
-  const sluice = buildApp(config, { logStream: destination });
+  const sluice = await buildApp(config, { logStream: destination });
   const log = sluice.app.log;
   if (embedded) {
     log.warn(
@@ -192,17 +192,27 @@ async function serveOne(config: Config, reloadPath: () => string | undefined, en
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // One reload at a time, in the order the signals came (a reload may wait for the price data).
+  let reloads = Promise.resolve();
   process.on('SIGHUP', () => {
+    let next: Config;
     try {
-      const next = loadConfig(reloadPath(), env);
-      sluice.reload(next);
-      warnOpenAuth(next);
-      warnInsecureTls(next, log);
-      log.info({ providers: next.providers.map((p) => p.name), routes: next.routes.map((r) => r.name) }, 'config reloaded');
+      next = loadConfig(reloadPath(), env);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       log.error({ problems: err.problems }, 'config reload failed; the previous config stays in force');
+      return;
     }
+    reloads = reloads
+      .then(() => sluice.reload(next))
+      .then(
+        () => {
+          warnOpenAuth(next);
+          warnInsecureTls(next, log);
+          log.info({ providers: next.providers.map((p) => p.name), routes: next.routes.map((r) => r.name) }, 'config reloaded');
+        },
+        (err: unknown) => log.error({ err }, 'config reload failed; the previous config stays in force'),
+      );
   });
   await sluice.app.listen({ host: config.server.host, port: config.server.port, backlog: listenBacklog(config.server.listen_backlog) });
   if (config.server.metrics_port !== undefined) {

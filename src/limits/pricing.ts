@@ -1,4 +1,4 @@
-import { calcPrice, type ModelPrice } from '@pydantic/genai-prices';
+import type { calcPrice as CalcPrice, ModelPrice } from '@pydantic/genai-prices';
 import type { Config, ModelPriceConfig, ProviderConfig } from '../config/schema.js';
 import type { Usage } from '../core/types.js';
 
@@ -21,6 +21,22 @@ interface Tier {
 
 /** Per token: the price per million tokens x 1000 is nano-USD. */
 const NANO_PER_MTOK_TOKEN = 1000;
+
+/** The price data's lookup, once `loadPriceData` has loaded it. */
+let calcPrice: typeof CalcPrice | undefined;
+
+/** Whether a config prices requests: only client keys carry spend and budgets. */
+export function needsPriceData(config: Config): boolean {
+  return config.server.api_keys.length > 0;
+}
+
+/**
+ * Loads @pydantic/genai-prices' data (megabytes of heap), once per process. Called before a config
+ * that needs it (`needsPriceData`) is put in force, so that `Pricing` can look prices up synchronously.
+ */
+export async function loadPriceData(): Promise<void> {
+  calcPrice ??= (await import('@pydantic/genai-prices')).calcPrice;
+}
 
 /** genai-prices provider ids by provider type; `openai` upstreams are matched by their base URL. */
 const PROVIDER_IDS: Partial<Record<ProviderConfig['type'], string>> = { anthropic: 'anthropic', gemini: 'google', azure: 'azure' };
@@ -57,6 +73,7 @@ export class Pricing {
     const own = this.overrides[`${provider.name}/${upstreamModel}`] ?? this.overrides[upstreamModel];
     if (own !== undefined) return fromConfig(own, 'config pricing');
     if (provider.type === 'mock') return null;
+    if (calcPrice === undefined) throw new Error('pricing: the price data is not loaded (loadPriceData)');
     const usage = { input_tokens: 1, output_tokens: 1 };
     const providerId = PROVIDER_IDS[provider.type];
     const hint = providerId !== undefined ? { providerId } : provider.base_url !== undefined ? { providerApiUrl: provider.base_url } : {};

@@ -1,8 +1,5 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type TextMapSetter, type Tracer } from '@opentelemetry/api';
-import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type Tracer } from '@opentelemetry/api';
+import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { createRequire } from 'node:module';
 import type { ProviderConfig, ProviderType, TracingConfig } from '../config/schema.js';
 import type { SluiceError } from '../core/errors.js';
@@ -13,7 +10,7 @@ import type { AccessRecord } from './access.js';
  * OpenTelemetry traces: one SERVER span per request and one CLIENT span per upstream attempt, with
  * the GenAI semantic-convention attributes. Built only when tracing is configured: with it off
  * there is no Tracing object, so the request path pays one undefined check per hook and creates no
- * span, context or header.
+ * span, context or header, and the SDK and its exporter are never loaded (`Tracing.create`).
  *
  * Secrets never reach a span: attributes are set from the config's names, the access record and
  * the request's model and sampling parameters only (no headers, no keys, no URLs with queries).
@@ -52,25 +49,45 @@ const headerSetter: TextMapSetter<Record<string, string>> = {
   },
 };
 
+/** The SDK's modules, loaded by `Tracing.create`. */
+type Sdk = [
+  typeof import('@opentelemetry/core'),
+  typeof import('@opentelemetry/exporter-trace-otlp-http'),
+  typeof import('@opentelemetry/resources'),
+  typeof import('@opentelemetry/sdk-trace-base'),
+];
+
 export class Tracing {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: Tracer;
-  private readonly propagator = new W3CTraceContextPropagator();
+  private readonly propagator: TextMapPropagator;
   readonly captureContent: boolean;
 
-  constructor(config: TracingConfig, log: { warn(fields: object, message: string): void }) {
+  /** Loads the SDK and its OTLP exporter (only now: a config without tracing never pays for them). */
+  static async create(config: TracingConfig, log: { warn(fields: object, message: string): void }): Promise<Tracing> {
+    const sdk = await Promise.all([
+      import('@opentelemetry/core'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/sdk-trace-base'),
+    ]);
+    return new Tracing(config, log, sdk);
+  }
+
+  private constructor(config: TracingConfig, log: { warn(fields: object, message: string): void }, [core, otlp, resources, sdk]: Sdk) {
     const url = config.traces_endpoint ?? `${(config.endpoint ?? '').replace(/\/+$/, '')}/v1/traces`;
     // Export failures (a collector down) are logged, at most once a minute: spans are best effort.
     let lastWarned = 0;
-    setGlobalErrorHandler((err) => {
+    core.setGlobalErrorHandler((err) => {
       if (Date.now() - lastWarned < EXPORT_WARN_INTERVAL_MS) return;
       lastWarned = Date.now();
       log.warn({ url, err: err instanceof Error ? err.message : String(err) }, 'could not export trace spans');
     });
-    this.provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': config.service_name ?? 'sluice', 'service.version': version }),
-      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: config.export_delay_ms ?? 5000 })],
+    this.provider = new sdk.BasicTracerProvider({
+      resource: resources.resourceFromAttributes({ 'service.name': config.service_name ?? 'sluice', 'service.version': version }),
+      spanProcessors: [new sdk.BatchSpanProcessor(new otlp.OTLPTraceExporter({ url }), { scheduledDelayMillis: config.export_delay_ms ?? 5000 })],
     });
+    this.propagator = new core.W3CTraceContextPropagator();
     this.tracer = this.provider.getTracer('sluice', version);
     this.captureContent = config.capture_content;
   }

@@ -11,6 +11,7 @@ import { SharedHealth } from '../routing/shared-health.js';
 import { StoreGuard } from '../state/guard.js';
 import { createStore, describeStore } from '../state/index.js';
 import { Tracing } from '../observability/tracing.js';
+import { loadPriceData, needsPriceData } from '../limits/pricing.js';
 import type { ClientIdentity } from './auth.js';
 import type { Front } from '../fronts/front.js';
 import { fronts } from '../fronts/index.js';
@@ -39,8 +40,8 @@ export interface AppOptions {
 export interface App {
   app: FastifyInstance;
   gateway: Gateway;
-  /** Swap in a new config for new requests; in-flight requests keep the old one. */
-  reload(config: Config): void;
+  /** Swap in a new config for new requests (once the price data it needs is loaded); in-flight requests keep the old one. */
+  reload(config: Config): Promise<void>;
   /** Stop accepting, let in-flight requests finish for `graceMs`, end the rest, close. */
   shutdown(graceMs: number): Promise<void>;
   /** GET /metrics on its own port (server.metrics_port). */
@@ -58,8 +59,11 @@ function isUnder(url: string, prefix: string): boolean {
 /** After the grace period: how long the streams it ended get to write their last event. */
 const LAST_WRITES_MS = 100;
 
-/** The fastify instance with every route; it never listens (main.ts does). */
-export function buildApp(config: Config, options: AppOptions = {}): App {
+/**
+ * The fastify instance with every route; it never listens (main.ts does). Async only to load what
+ * just some configs use (the Redis client, the tracing SDK, the price data) when they use it.
+ */
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const bodyLimitMb = config.server.body_limit_mb;
   const bodyLimitBytes = Math.floor(bodyLimitMb * 1024 * 1024);
   const app = Fastify({
@@ -81,7 +85,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const metrics = new Metrics();
   // The store is made once: a reload keeps it (a change under `state:` needs a restart).
   const guard = new StoreGuard(app.log, metrics, describeStore(config.state));
-  const store = createStore(config.state, (err) => guard.failed('connection', err));
+  const store = await createStore(config.state, (err) => guard.failed('connection', err));
+  if (needsPriceData(config)) await loadPriceData();
   // Called only once the gateway exists (a health change, a load).
   const health = new SharedHealth(store, guard, () => gateway.state.providers, app.log);
   const services: StateServices = { store, guard, health, metrics, log: app.log };
@@ -95,7 +100,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     inflight: new Set(),
     metrics,
     services,
-    tracing: Tracing.enabled(config.tracing) ? new Tracing(config.tracing, app.log) : undefined,
+    tracing: Tracing.enabled(config.tracing) ? await Tracing.create(config.tracing, app.log) : undefined,
   };
   const frontByPath = new Map(fronts.flatMap((front) => front.paths.map((path) => [path, front] as const)));
   /** The front whose route this request is on, if any. */
@@ -213,7 +218,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   return {
     app,
     gateway,
-    reload(next: Config): void {
+    async reload(next: Config): Promise<void> {
+      if (needsPriceData(next)) await loadPriceData();
       const previous = gateway.state;
       gateway.state = createState(next, services);
       if (next.state.store !== config.state.store || next.state.url !== config.state.url || next.state.key_prefix !== config.state.key_prefix) {

@@ -1,11 +1,14 @@
 import type { StateConfig } from '../config/schema.js';
 import { MemoryStore } from './memory.js';
-import { RedisStore } from './redis.js';
 import type { StateStore } from './store.js';
 
-/** The configured store. Connection errors go to `onError` (the guard logs them once per outage). */
-export function createStore(config: StateConfig, onError: (err: Error) => void): StateStore {
+/**
+ * The configured store. Connection errors go to `onError` (the guard logs them once per outage).
+ * The Redis client is loaded only for a Redis store.
+ */
+export async function createStore(config: StateConfig, onError: (err: Error) => void): Promise<StateStore> {
   if (config.store === 'memory') return new MemoryStore();
+  const { RedisStore } = await import('./redis.js');
   return new RedisStore({ url: config.url as string, keyPrefix: config.key_prefix, timeoutMs: config.timeout_ms, onError });
 }
 

@@ -102,7 +102,7 @@ describe('metrics', () => {
   it('counts aggregated responses and serves metrics on their own port when asked', async () => {
     const u = await scriptedUpstream();
     const config = parseConfigText(`server: {metrics_port: 0}\nproviders:\n  - {name: up, type: openai, base_url: "${u.url}", force_upstream_stream: true, max_retries: 0}\n`, {});
-    const sluice = buildApp(config, { logStream: { write: () => undefined } });
+    const sluice = await buildApp(config, { logStream: { write: () => undefined } });
     await sluice.app.listen({ host: '127.0.0.1', port: 0 });
     scoped.defer(() => sluice.app.close());
     const metricsServer = await sluice.listenMetrics('127.0.0.1', 0);

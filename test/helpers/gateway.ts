@@ -21,7 +21,7 @@ export async function startGateway(yaml: string, env: NodeJS.ProcessEnv = {}): P
   config.server.port = 0;
   const rawLogs: string[] = [];
   const logs: Array<Record<string, unknown>> = [];
-  const { app } = buildApp(config, {
+  const { app } = await buildApp(config, {
     logLevel: 'debug',
     logStream: {
       write(line: string): void {

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
-import { Pricing } from '../../src/limits/pricing.js';
+import { loadPriceData, Pricing } from '../../src/limits/pricing.js';
 
 const config = parseConfigText(
   `providers:
@@ -17,6 +17,8 @@ pricing:
 const provider = (name: string) => config.providers.find((p) => p.name === name)!;
 
 describe('pricing', () => {
+  beforeAll(loadPriceData);
+
   it('prices prompt, cached prompt, completion and reasoning from the config', () => {
     const pricing = new Pricing(config.pricing);
     const usage = { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500, prompt_tokens_details: { cached_tokens: 400 }, completion_tokens_details: { reasoning_tokens: 100 } };
