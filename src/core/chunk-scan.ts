@@ -126,15 +126,8 @@ class Shape {
    * frame is first checked as bytes, which is after the stream's first write (text is checked before).
    */
   encoding(): { bytes: DataView; starts: number[] } {
-    if (this.encoded !== undefined) return this.encoded;
-    const { texts } = this;
-    const starts = [0];
-    for (const segment of texts) starts.push((starts[starts.length - 1] as number) + Buffer.byteLength(segment));
-    // Memory of its own, not a slice of Buffer's shared pool: a stream's shape would pin a pool page.
-    const bytes = new Uint8Array(starts[starts.length - 1] as number);
-    texts.forEach((segment, i) => bytes.set(Buffer.from(segment), starts[i]));
-    this.encoded = { bytes: new DataView(bytes.buffer), starts };
-    return this.encoded;
+    // The work is in its own function: a closure here would cost every call a context (bench/PROFILE.md, "context").
+    return (this.encoded ??= encodeSegments(this.texts));
   }
 
   static of(chunk: ChatCompletionChunk, text: string): Shape | undefined {
@@ -256,6 +249,16 @@ function skipSpaces(text: string, from: number): number {
   let i = from;
   for (let c = text.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = text.charCodeAt(++i));
   return i;
+}
+
+/** Segments as UTF-8 one after the other, and where each starts (plus the end). */
+function encodeSegments(texts: readonly string[]): { bytes: DataView; starts: number[] } {
+  const starts = [0];
+  for (const segment of texts) starts.push((starts[starts.length - 1] as number) + Buffer.byteLength(segment));
+  // Memory of its own, not a slice of Buffer's shared pool: a stream's shape would pin a pool page.
+  const bytes = new Uint8Array(starts[starts.length - 1] as number);
+  for (let i = 0; i < texts.length; i++) bytes.set(Buffer.from(texts[i] as string), starts[i]);
+  return { bytes: new DataView(bytes.buffer), starts };
 }
 
 /** Whether `n` bytes of `view` from `at` equal those of `other` from `otherAt`, four at a time. */
