@@ -109,9 +109,15 @@ export class ChunkScanner {
 const CONTENT_TOKEN = '"content"';
 const OBFUSCATION_TOKEN = '"obfuscation"';
 
-/** A learned chunk text cut around its holes: segment, hole, segment, ... , segment. */
+/**
+ * A learned chunk text cut around its holes: segment, hole, segment, ... , segment.
+ *
+ * A shape lives as long as its stream, so its parts are made by `new` and `map`, not by `[]` or
+ * `{}` literals: V8 may pretenure a literal whose objects outlive a scavenge, and a pretenured
+ * shape keeps young objects alive until the next full GC (bench/PROFILE.md, "pretenuring").
+ */
 class Shape {
-  private encoded: { bytes: DataView; starts: number[] } | undefined;
+  private encoded: Encoding | undefined;
 
   private constructor(
     readonly index: number,
@@ -125,9 +131,8 @@ class Shape {
    * The segments as UTF-8, one after the other, and where each starts (plus the end): made when a
    * frame is first checked as bytes, which is after the stream's first write (text is checked before).
    */
-  encoding(): { bytes: DataView; starts: number[] } {
-    // The work is in its own function: a closure here would cost every call a context (bench/PROFILE.md, "context").
-    return (this.encoded ??= encodeSegments(this.texts));
+  encoding(): Encoding {
+    return (this.encoded ??= new Encoding(this.texts));
   }
 
   static of(chunk: ChatCompletionChunk, text: string): Shape | undefined {
@@ -142,13 +147,8 @@ class Shape {
       holes.push(padding);
     } else if (text.includes(OBFUSCATION_TOKEN)) return undefined;
     holes.sort((a, b) => a.start - b.start);
-    const texts: string[] = [];
-    let at = 0;
-    for (const hole of holes) {
-      texts.push(text.slice(at, hole.start));
-      at = hole.end;
-    }
-    texts.push(text.slice(at));
+    const texts = holes.map((hole, i) => text.slice(i === 0 ? 0 : (holes[i - 1] as Hole).end, hole.start));
+    texts.push(text.slice((holes[holes.length - 1] as Hole).end));
     if (texts.some((segment) => segment.includes('\\'))) return undefined;
     return new Shape(typeof chunk.choices[0]?.index === 'number' ? chunk.choices[0].index : 0, texts, holes.indexOf(contentHole));
   }
@@ -251,14 +251,20 @@ function skipSpaces(text: string, from: number): number {
   return i;
 }
 
-/** Segments as UTF-8 one after the other, and where each starts (plus the end). */
-function encodeSegments(texts: readonly string[]): { bytes: DataView; starts: number[] } {
-  const starts = [0];
-  for (const segment of texts) starts.push((starts[starts.length - 1] as number) + Buffer.byteLength(segment));
-  // Memory of its own, not a slice of Buffer's shared pool: a stream's shape would pin a pool page.
-  const bytes = new Uint8Array(starts[starts.length - 1] as number);
-  for (let i = 0; i < texts.length; i++) bytes.set(Buffer.from(texts[i] as string), starts[i]);
-  return { bytes: new DataView(bytes.buffer), starts };
+/** A shape's segments as UTF-8, one after the other, and where each starts (plus the end). */
+class Encoding {
+  readonly bytes: DataView;
+  readonly starts: Uint32Array;
+
+  constructor(texts: readonly string[]) {
+    const starts = new Uint32Array(texts.length + 1);
+    for (let i = 0; i < texts.length; i++) starts[i + 1] = (starts[i] as number) + Buffer.byteLength(texts[i] as string);
+    // Memory of its own, not a slice of Buffer's shared pool: a stream's shape would pin a pool page.
+    const bytes = new Uint8Array(starts[texts.length] as number);
+    for (let i = 0; i < texts.length; i++) bytes.set(Buffer.from(texts[i] as string), starts[i]);
+    this.bytes = new DataView(bytes.buffer);
+    this.starts = starts;
+  }
 }
 
 /** Whether `n` bytes of `view` from `at` equal those of `other` from `otherAt`, four at a time. */
