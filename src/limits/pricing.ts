@@ -25,17 +25,20 @@ const NANO_PER_MTOK_TOKEN = 1000;
 /** The price data's lookup, once `loadPriceData` has loaded it. */
 let calcPrice: typeof CalcPrice | undefined;
 
-/** Whether a config prices requests: only client keys carry spend and budgets. */
-export function needsPriceData(config: Config): boolean {
-  return config.server.api_keys.length > 0;
-}
-
 /**
- * Loads @pydantic/genai-prices' data (megabytes of heap), once per process. Called before a config
- * that needs it (`needsPriceData`) is put in force, so that `Pricing` can look prices up synchronously.
+ * Loads @pydantic/genai-prices' data (megabytes of heap), once per process, so that `Pricing` can
+ * look prices up synchronously.
  */
 export async function loadPriceData(): Promise<void> {
   calcPrice ??= (await import('@pydantic/genai-prices')).calcPrice;
+}
+
+/**
+ * Loads the price data if `config` prices requests (only client keys carry spend and budgets):
+ * called before a config is put in force, at start-up and on reload.
+ */
+export async function loadPriceDataFor(config: Config): Promise<void> {
+  if (config.server.api_keys.length > 0) await loadPriceData();
 }
 
 /** genai-prices provider ids by provider type; `openai` upstreams are matched by their base URL. */

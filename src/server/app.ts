@@ -11,7 +11,7 @@ import { SharedHealth } from '../routing/shared-health.js';
 import { StoreGuard } from '../state/guard.js';
 import { createStore, describeStore } from '../state/index.js';
 import { Tracing } from '../observability/tracing.js';
-import { loadPriceData, needsPriceData } from '../limits/pricing.js';
+import { loadPriceDataFor } from '../limits/pricing.js';
 import type { ClientIdentity } from './auth.js';
 import type { Front } from '../fronts/front.js';
 import { fronts } from '../fronts/index.js';
@@ -86,7 +86,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // The store is made once: a reload keeps it (a change under `state:` needs a restart).
   const guard = new StoreGuard(app.log, metrics, describeStore(config.state));
   const store = await createStore(config.state, (err) => guard.failed('connection', err));
-  if (needsPriceData(config)) await loadPriceData();
+  await loadPriceDataFor(config);
   // Called only once the gateway exists (a health change, a load).
   const health = new SharedHealth(store, guard, () => gateway.state.providers, app.log);
   const services: StateServices = { store, guard, health, metrics, log: app.log };
@@ -219,7 +219,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     app,
     gateway,
     async reload(next: Config): Promise<void> {
-      if (needsPriceData(next)) await loadPriceData();
+      await loadPriceDataFor(next);
       const previous = gateway.state;
       gateway.state = createState(next, services);
       if (next.state.store !== config.state.store || next.state.url !== config.state.url || next.state.key_prefix !== config.state.key_prefix) {
