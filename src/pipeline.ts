@@ -144,6 +144,10 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
     // A cancelled request (client gone, total timeout, shutdown) failed for that reason.
     throw ctx.signal.aborted ? ctx.signal.reason : err;
   } finally {
+    // Ends the event stream too. Left suspended, it holds its last batch, and with it the network
+    // read the frames were cut from, for as long as anything still reaches it (bench/PROFILE.md,
+    // "suspended generator").
+    void opened.rest?.return?.(undefined);
     opened.runtime.active--;
     ctx.gateway.metrics.streamClosed(opened.runtime.config.name);
   }
