@@ -123,7 +123,8 @@ interface OpenedStream {
   response: UpstreamResponse;
   /** Events read while deciding to commit, to be written first. */
   pending: StreamEvent[];
-  rest: AsyncIterator<StreamEvent[]> | undefined;
+  /** The events after `pending`; ended by `streamInto` once the pump is done with it. */
+  rest: AsyncIterator<StreamEvent[]>;
   /** The upstream event stream, when it is SSE (not synthesized from JSON). */
   stream: SseEventStream<unknown> | undefined;
 }
@@ -147,7 +148,7 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
     // Ends the event stream too. Left suspended, it holds its last batch, and with it the network
     // read the frames were cut from, for as long as anything still reaches it (bench/PROFILE.md,
     // "suspended generator").
-    void opened.rest?.return?.(undefined);
+    void opened.rest.return?.();
     opened.runtime.active--;
     ctx.gateway.metrics.streamClosed(opened.runtime.config.name);
   }
@@ -197,7 +198,7 @@ async function openStream(ctx: RequestContext, a: Attempt, takesFrames: boolean)
         if (decidesCommit(event)) {
           for (let j = i; j < events.length; j++) held.push(events[j] as StreamEvent);
           const stream = answer.kind === 'sse' ? answer.stream : undefined;
-          return { runtime, response, pending: held, rest: event.type === 'done' ? undefined : batches, stream };
+          return { runtime, response, pending: held, rest: batches, stream };
         }
         held.push(event);
       }
@@ -230,8 +231,8 @@ async function pump(ctx: RequestContext, opened: OpenedStream, sink: ChunkSink):
       sink.end();
       return;
     }
-    const next: IteratorResult<StreamEvent[]> | undefined = await opened.rest?.next();
-    events = next === undefined || next.done ? undefined : next.value;
+    const next = await opened.rest.next();
+    events = next.done === true ? undefined : next.value;
   }
   // EOF without [DONE]: complete only if every choice finished.
   if (sink.finishedChoices < expectedChoices) throw truncated(opened.runtime.config.name, 'the stream ended before a finish_reason');
