@@ -11,10 +11,19 @@ export function cpuSeconds(pid) {
   let ns = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      ns += threadNs(pid, tid);
     } catch {
       // the thread exited between the listing and the read
     }
   }
   return ns / 1e9;
+}
+
+/** CPU seconds of a process's main thread alone (the event loop: JavaScript, and GC pauses), as cpuSeconds. */
+export function mainThreadCpuSeconds(pid) {
+  return threadNs(pid, pid) / 1e9;
+}
+
+function threadNs(pid, tid) {
+  return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
 }

@@ -8,6 +8,7 @@ import { createClient, median, percentile, runLoad } from '../../bench/load.js';
 import { startMockUpstream } from '../../bench/mock-upstream.js';
 import { startFastifyPipe, startNodePipe } from '../../bench/node-pipe.js';
 import { benchOptions, sluiceTargets } from '../../bench/options.js';
+import { cpuSeconds, mainThreadCpuSeconds } from '../../bench/proc.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 
 // One fast run of the benchmark's pieces, so that `npm run bench` cannot rot unnoticed.
@@ -90,6 +91,13 @@ describe('benchmark harness', () => {
     expect(() => sluiceTargets({ quick: false, nodes: [], baselines: [tmpdir()] }, root)).toThrow('no dist/cli.js or node_modules');
     expect(() => sluiceTargets({ quick: false, nodes: ['/nonexistent/node'], baselines: [] }, root)).toThrow('cannot run it');
     rmSync(base, { recursive: true });
+  });
+
+  it('reads the CPU time of a process, all threads and the main thread alone, from /proc', () => {
+    const main = mainThreadCpuSeconds(process.pid);
+    const all = cpuSeconds(process.pid);
+    expect(main).toBeGreaterThan(0);
+    expect(main).toBeLessThanOrEqual(all);
   });
 
   it('computes percentiles', () => {

@@ -1,0 +1,2 @@
+export function cpuSeconds(pid: number): number;
+export function mainThreadCpuSeconds(pid: number): number;
