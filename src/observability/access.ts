@@ -42,9 +42,35 @@ export interface AccessRecord {
   servedBy?: { provider: ProviderConfig; keyId: string | undefined };
 }
 
-/** A request's record before anything is known but its endpoint and client. */
+/**
+ * A request's record before anything is known but its endpoint and client. Every field is there
+ * from the start, in one order: records filled in along different paths (a stream, a forced
+ * aggregation, a failure) then share one hidden class, and the code that reads them stays monomorphic.
+ */
 export function newAccessRecord(api: string, client: string | undefined): AccessRecord {
-  return { api, model: '', stream: false, attempts: [], outcome: 'ok', status: 200, client, completionChars: 0 };
+  return {
+    api,
+    model: '',
+    route: undefined,
+    stream: false,
+    client,
+    provider: undefined,
+    upstreamModel: undefined,
+    upstreamStatus: undefined,
+    attempts: [],
+    outcome: 'ok',
+    status: 200,
+    ttftMs: undefined,
+    usage: undefined,
+    usageEstimated: undefined,
+    completionChars: 0,
+    responseModel: undefined,
+    finishReasons: undefined,
+    aggregated: undefined,
+    synthesized: undefined,
+    droppedTools: undefined,
+    servedBy: undefined,
+  };
 }
 
 /**
