@@ -7,8 +7,10 @@ import type { ChatCompletionChunk, ChunkChoice } from './types.js';
  * Most upstreams write every token's chunk alike but for its `content` string (and OpenAI's
  * per-chunk `obfuscation` padding). So a stream's scanner learns a shape from a chunk that was
  * parsed anyway: the chunk's text with those strings' values cut out, when the chunk is a plain
- * content chunk (one choice whose delta is only a non-empty `content` and `role`, no finish_reason, logprobs,
- * usage or error). A later chunk whose text is that shape with valid JSON strings in the holes is
+ * content chunk (one choice whose delta is only a `content` string and `role`, no finish_reason, logprobs,
+ * usage or error). The opening role chunk is learned with its `role` member cut out of the text
+ * (withoutRole): many upstreams write the content chunks after it just so, and then the first of
+ * them needs no parse either. A later chunk whose text is that shape with valid JSON strings in the holes is
  * vouched for: it is valid JSON, it is the learned chunk with another content (and padding), and
  * its content is what the hole holds. What the scanner cannot vouch for is parsed by the caller,
  * and a plain content chunk parsed there becomes the new shape.
@@ -33,13 +35,16 @@ export class ChunkScanner {
 
   /**
    * Learns the shape of `chunk` (parsed from `text`) if it is a plain content chunk with some
-   * content; else keeps the last. An empty one is a stream's opening role chunk, and the content
-   * chunks after it carry no role: its shape would not vouch for them.
+   * content, or a stream's opening role chunk (empty, with a role: the content chunks after it carry
+   * none, so it is learned without it); else keeps the last.
    */
   learn(chunk: ChatCompletionChunk, text: string): void {
-    if (!plainContent(chunk)) return;
+    const content = plainContent(chunk);
+    if (content === undefined) return;
+    const learned = content === '' ? withoutRole(chunk, text) : text;
+    if (learned === undefined) return;
     this.current();
-    this.next = { chunk, text };
+    this.next = { chunk, text: learned };
   }
 
   /** The shape texts are checked against, made now from the chunk learned last if it was not yet. */
@@ -167,6 +172,32 @@ function plainContent(chunk: ChatCompletionChunk): string | undefined {
   return delta.content;
 }
 
+const ROLE_TOKEN = '"role"';
+
+/**
+ * A plain chunk's text with its delta's `role` member cut out, or undefined when it has no role or
+ * the cut is not certain. With no backslash in the text no key is written with escapes and no
+ * string holds a quote, so a single `"role"` token is the delta's key, and its value is written as
+ * the role between quotes. What is left is valid JSON: the chunk without its role.
+ */
+function withoutRole(chunk: ChatCompletionChunk, text: string): string | undefined {
+  const role = (chunk.choices[0] as ChunkChoice).delta.role;
+  if (typeof role !== 'string' || text.includes('\\')) return undefined;
+  const key = text.indexOf(ROLE_TOKEN);
+  if (key < 0 || text.indexOf(ROLE_TOKEN, key + 1) >= 0) return undefined;
+  let at = skipSpaces(text, key + ROLE_TOKEN.length);
+  if (text.charCodeAt(at) !== COLON) return undefined;
+  at = skipSpaces(text, at + 1);
+  const end = at + role.length + 2;
+  if (text.slice(at, end) !== `"${role}"`) return undefined;
+  const after = skipSpaces(text, end);
+  // Followed by another member: the member and its comma go. The last one: the comma before it.
+  if (text.charCodeAt(after) === COMMA) return text.slice(0, key) + text.slice(skipSpaces(text, after + 1));
+  let before = key - 1;
+  while (before > 0 && isSpace(text.charCodeAt(before))) before--;
+  return text.charCodeAt(before) === COMMA ? text.slice(0, before) + text.slice(end) : undefined;
+}
+
 interface Hole {
   /** The string value's first character, after its opening quote. */
   start: number;
@@ -190,6 +221,7 @@ function holeAt(text: string, token: string, value: string): Hole | undefined {
 const QUOTE = 34;
 const BACKSLASH = 92;
 const COLON = 58;
+const COMMA = 44;
 
 /**
  * The index of the quote that closes a JSON string whose characters start at `from`, or -1 if the
@@ -245,9 +277,13 @@ function decodeString(text: string, from: number, end: number): string {
   return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
 }
 
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
 function skipSpaces(text: string, from: number): number {
   let i = from;
-  for (let c = text.charCodeAt(i); c === 32 || c === 10 || c === 13 || c === 9; c = text.charCodeAt(++i));
+  while (isSpace(text.charCodeAt(i))) i++;
   return i;
 }
 

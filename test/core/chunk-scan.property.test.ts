@@ -169,4 +169,67 @@ describe('ChunkScanner', () => {
       { numRuns: 3000 },
     );
   });
+
+  // The opening role chunk, written as upstreams write it: the role first or last, with more in its
+  // delta or not, with padding or spaces, and with values that put a quote or a second `"role"` in the text.
+  type RoleShape = { id: string; role: string; last: boolean; refusal: boolean; obfuscation: string | undefined; space: number | undefined };
+  const roleShape = fc.record({
+    id: fc.constantFrom('c1', 'c2', 'role', 'a"b'),
+    role: fc.constantFrom('assistant', 'assistant', 'role'),
+    last: fc.boolean(),
+    refusal: fc.constantFrom(false, false, true),
+    obfuscation: fc.constantFrom(undefined, 'pad'),
+    space: fc.constantFrom(undefined, undefined, 1),
+  });
+  const roleFrame = (s: RoleShape, delta: Record<string, unknown>, padding?: string): string =>
+    JSON.stringify({ id: s.id, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: null }], ...(s.obfuscation === undefined ? {} : { obfuscation: padding ?? s.obfuscation }) }, null, s.space).replaceAll('\n', '');
+  const roleDelta = (s: RoleShape): Record<string, unknown> => {
+    const more = s.refusal ? { refusal: null } : {};
+    return s.last ? { content: '', ...more, role: s.role } : { role: s.role, content: '', ...more };
+  };
+
+  it('learns the content chunks of a stream from its opening role chunk, with the role cut out', () => {
+    const plain: RoleShape = { id: 'c1', role: 'assistant', last: false, refusal: false, obfuscation: undefined, space: undefined };
+    for (const s of [plain, { ...plain, last: true }, { ...plain, space: 1 }, { ...plain, obfuscation: 'pad' }]) {
+      const scanner = new ChunkScanner();
+      learnFrom(scanner, roleFrame(s, roleDelta(s)));
+      expect(read(scanner, roleFrame(s, { content: 'héllo' }, 'x'))).toEqual({ text: 'héllo', bytes: 6 });
+    }
+    // Not a content chunk's shape (OpenAI's role chunk has `refusal`), or not a certain cut: no shape, the chunk is parsed.
+    for (const s of [{ ...plain, refusal: true }, { ...plain, id: 'role' }, { ...plain, id: 'a"b' }]) {
+      const scanner = new ChunkScanner();
+      learnFrom(scanner, roleFrame(s, roleDelta(s)));
+      expect(read(scanner, roleFrame(s, { content: 'a' }))).toEqual({ text: undefined, bytes: -1 });
+    }
+  });
+
+  it('vouches, after a role chunk, only for what JSON.parse says is that chunk without its role, with another content and padding', () => {
+    const field = fc.constantFrom<keyof RoleShape>('id', 'last', 'refusal', 'obfuscation', 'space');
+    const frames = fc.array(fc.tuple(fc.option(fc.tuple(field, roleShape)), fc.oneof(text, fc.constant(null)), fc.option(text)), { minLength: 1, maxLength: 20 });
+    fc.assert(
+      fc.property(roleShape, frames, fc.nat(7), (s, picks, pad) => {
+        const scanner = new ChunkScanner();
+        const role = roleFrame(s, roleDelta(s));
+        learnFrom(scanner, role);
+        const learned = JSON.parse(role) as { choices: Array<{ delta: Record<string, unknown> }>; obfuscation?: unknown };
+        delete learned.choices[0]?.delta.role;
+        const certain = s.role === 'assistant' && s.id !== 'role' && !s.id.includes('"') && !s.refusal;
+        for (const [variant, content, padding] of picks) {
+          const frame = roleFrame(variant === null ? s : { ...s, [variant[0]]: variant[1][variant[0]] }, { content }, padding ?? undefined);
+          const seen = read(scanner, frame, pad);
+          expect(seen.bytes >= 0).toBe(seen.text !== undefined);
+          // The same writer, another content: vouched for whenever the cut was certain.
+          if (variant === null && certain && typeof content === 'string') expect(seen.text).toBe(content);
+          if (seen.text === undefined) continue;
+          const parsed = JSON.parse(frame) as Record<string, unknown>;
+          const expected = structuredClone(learned);
+          (expected.choices[0] as { delta: Record<string, unknown> }).delta.content = seen.text;
+          if ('obfuscation' in parsed) expected.obfuscation = parsed.obfuscation;
+          expect(parsed).toEqual(expected);
+          expect(seen.bytes).toBe(writtenBytes(seen.text));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
