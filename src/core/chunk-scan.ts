@@ -7,10 +7,10 @@ import type { ChatCompletionChunk, ChunkChoice } from './types.js';
  * Most upstreams write every token's chunk alike but for its `content` string (and OpenAI's
  * per-chunk `obfuscation` padding). So a stream's scanner learns a shape from a chunk that was
  * parsed anyway: the chunk's text with those strings' values cut out, when the chunk is a plain
- * content chunk (one choice whose delta is only a `content` string and `role`, no finish_reason, logprobs,
- * usage or error). The opening role chunk is learned with its `role` member cut out of the text
- * (withoutRole): many upstreams write the content chunks after it just so, and then the first of
- * them needs no parse either. A later chunk whose text is that shape with valid JSON strings in the holes is
+ * content chunk (one choice whose delta is only a non-empty `content` and `role`, no finish_reason, logprobs,
+ * usage or error). A stream's opening role chunk (an empty `content` and a `role`) is learned with
+ * its `role` member cut out of the text (withoutRole): many upstreams write the content chunks after
+ * it just so, and then the first of them needs no parse either. A later chunk whose text is that shape with valid JSON strings in the holes is
  * vouched for: it is valid JSON, it is the learned chunk with another content (and padding), and
  * its content is what the hole holds. What the scanner cannot vouch for is parsed by the caller,
  * and a plain content chunk parsed there becomes the new shape.
