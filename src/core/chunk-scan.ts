@@ -183,22 +183,20 @@ const ROLE_TOKEN = '"role"';
 function withoutRole(chunk: ChatCompletionChunk, text: string): string | undefined {
   const role = (chunk.choices[0] as ChunkChoice).delta.role;
   if (typeof role !== 'string' || text.includes('\\')) return undefined;
-  const key = text.indexOf(ROLE_TOKEN);
-  if (key < 0 || text.indexOf(ROLE_TOKEN, key + 1) >= 0) return undefined;
-  let at = skipSpaces(text, key + ROLE_TOKEN.length);
-  if (text.charCodeAt(at) !== COLON) return undefined;
-  at = skipSpaces(text, at + 1);
-  const end = at + role.length + 2;
-  if (text.slice(at, end) !== `"${role}"`) return undefined;
+  const hole = holeAt(text, ROLE_TOKEN, role);
+  if (hole === undefined) return undefined;
+  const end = hole.end + 1;
   const after = skipSpaces(text, end);
   // Followed by another member: the member and its comma go. The last one: the comma before it.
-  if (text.charCodeAt(after) === COMMA) return text.slice(0, key) + text.slice(skipSpaces(text, after + 1));
-  let before = key - 1;
+  if (text.charCodeAt(after) === COMMA) return text.slice(0, hole.key) + text.slice(skipSpaces(text, after + 1));
+  let before = hole.key - 1;
   while (before > 0 && isSpace(text.charCodeAt(before))) before--;
   return text.charCodeAt(before) === COMMA ? text.slice(0, before) + text.slice(end) : undefined;
 }
 
 interface Hole {
+  /** Where its key's token starts. */
+  key: number;
   /** The string value's first character, after its opening quote. */
   start: number;
   /** Its closing quote. */
@@ -215,7 +213,7 @@ function holeAt(text: string, token: string, value: string): Hole | undefined {
   if (text.charCodeAt(open) !== QUOTE) return undefined;
   const end = textStringEnd(text, open + 1);
   if (end < 0 || decodeString(text, open + 1, end) !== value) return undefined;
-  return { start: open + 1, end };
+  return { key, start: open + 1, end };
 }
 
 const QUOTE = 34;
