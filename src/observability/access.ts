@@ -10,36 +10,39 @@ export interface AttemptRecord {
   ms: number;
 }
 
-/** What the access log line says about one request. */
+/**
+ * What the access log line says about one request. Every field is required (undefined until known),
+ * so that newAccessRecord, which makes every record, sets them all.
+ */
 export interface AccessRecord {
   /** The endpoint, e.g. /v1/chat/completions. */
   api: string;
   model: string;
   /** Metrics label: the route name, or the provider's for a direct `provider/model` request. */
-  route?: string;
+  route: string | undefined;
   stream: boolean;
-  client?: string;
-  provider?: string;
-  upstreamModel?: string;
-  upstreamStatus?: number;
+  client: string | undefined;
+  provider: string | undefined;
+  upstreamModel: string | undefined;
+  upstreamStatus: number | undefined;
   attempts: AttemptRecord[];
   outcome: string;
   status: number;
-  ttftMs?: number;
-  usage?: Usage;
-  usageEstimated?: boolean;
+  ttftMs: number | undefined;
+  usage: Usage | undefined;
+  usageEstimated: boolean | undefined;
   /** Generated characters seen, for estimating usage when the upstream gave none. */
   completionChars: number;
   /** The model the upstream said answered (set where a chunk or completion is parsed anyway). */
-  responseModel?: string;
+  responseModel: string | undefined;
   /** Finish reasons seen, by choice order of arrival. */
-  finishReasons?: string[];
-  aggregated?: 'forced' | 'autodetected';
-  synthesized?: boolean;
+  finishReasons: string[] | undefined;
+  aggregated: 'forced' | 'autodetected' | undefined;
+  synthesized: boolean | undefined;
   /** Hosted tools left out of a /v1/responses request because a chat-type target cannot run them. */
-  droppedTools?: string[];
+  droppedTools: string[] | undefined;
   /** The provider (and key digest) whose attempt answered: its usage counts toward their tpm and price. */
-  servedBy?: { provider: ProviderConfig; keyId: string | undefined };
+  servedBy: { provider: ProviderConfig; keyId: string | undefined } | undefined;
 }
 
 /**
