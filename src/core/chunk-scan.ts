@@ -23,10 +23,10 @@ import type { ChatCompletionChunk, ChunkChoice } from './types.js';
 export class ChunkScanner {
   private shape: Shape | undefined;
   /**
-   * The chunk to learn from next, kept as parsed: its shape is made when the next text is checked,
-   * so that the chunk that commits a stream is written before its shape is worked out.
+   * What to learn from next, taken from a parsed chunk: its shape is made when the next text is
+   * checked, so that the chunk that commits a stream is written before its shape is worked out.
    */
-  private next: { chunk: ChatCompletionChunk; text: string } | undefined;
+  private next: Learned | undefined;
 
   /** The learned chunk's choice index (the one choice of every chunk vouched for). */
   get index(): number {
@@ -44,7 +44,9 @@ export class ChunkScanner {
     const learned = content === '' ? withoutRole(chunk, text) : text;
     if (learned === undefined) return;
     this.current();
-    this.next = { chunk, text: learned };
+    const choice = chunk.choices[0] as ChunkChoice;
+    const obfuscation = chunk.obfuscation;
+    this.next = new Learned(learned, content, typeof choice.index === 'number' ? choice.index : 0, typeof obfuscation === 'string' ? obfuscation : undefined);
   }
 
   /** The shape texts are checked against, made now from the chunk learned last if it was not yet. */
@@ -52,7 +54,7 @@ export class ChunkScanner {
     const next = this.next;
     if (next !== undefined) {
       this.next = undefined;
-      this.shape = Shape.of(next.chunk, next.text) ?? this.shape;
+      this.shape = Shape.of(next) ?? this.shape;
     }
     return this.shape;
   }
@@ -117,7 +119,7 @@ const OBFUSCATION_TOKEN = '"obfuscation"';
 /**
  * A learned chunk text cut around its holes: segment, hole, segment, ... , segment.
  *
- * A shape lives as long as its stream, so its parts are made by `new` and `map`, not by `[]` or
+ * A shape lives as long as its stream, so its parts are made by `new`, not by `[]` or
  * `{}` literals: V8 may pretenure a literal whose objects outlive a scavenge, and a pretenured
  * shape keeps young objects alive until the next full GC (bench/PROFILE.md, "pretenuring").
  */
@@ -140,23 +142,41 @@ class Shape {
     return (this.encoded ??= new Encoding(this.texts));
   }
 
-  static of(chunk: ChatCompletionChunk, text: string): Shape | undefined {
-    const content = plainContent(chunk);
-    if (content === undefined) return undefined;
+  /**
+   * The shape of a learned chunk text, from what `learn` took out of the parsed chunk: strings and
+   * a number only, so this runs the same whichever kind of chunk object they came from.
+   */
+  static of({ text, content, index, obfuscation }: Learned): Shape | undefined {
     const contentHole = holeAt(text, CONTENT_TOKEN, content);
     if (contentHole === undefined) return undefined;
-    const holes = [contentHole];
-    if (typeof chunk.obfuscation === 'string') {
-      const padding = holeAt(text, OBFUSCATION_TOKEN, chunk.obfuscation);
+    let padding: Hole | undefined;
+    if (obfuscation !== undefined) {
+      padding = holeAt(text, OBFUSCATION_TOKEN, obfuscation);
       if (padding === undefined) return undefined;
-      holes.push(padding);
     } else if (text.includes(OBFUSCATION_TOKEN)) return undefined;
-    holes.sort((a, b) => a.start - b.start);
-    const texts = holes.map((hole, i) => text.slice(i === 0 ? 0 : (holes[i - 1] as Hole).end, hole.start));
-    texts.push(text.slice((holes[holes.length - 1] as Hole).end));
-    if (texts.some((segment) => segment.includes('\\'))) return undefined;
-    return new Shape(typeof chunk.choices[0]?.index === 'number' ? chunk.choices[0].index : 0, texts, holes.indexOf(contentHole));
+    // The segments around the one or two holes, in the text's order.
+    const first = padding !== undefined && padding.start < contentHole.start ? padding : contentHole;
+    const second = first === contentHole ? padding : contentHole;
+    const texts = new Array<string>(second === undefined ? 2 : 3);
+    texts[0] = text.slice(0, first.start);
+    if (second === undefined) texts[1] = text.slice(first.end);
+    else {
+      texts[1] = text.slice(first.end, second.start);
+      texts[2] = text.slice(second.end);
+    }
+    for (const segment of texts) if (segment.includes('\\')) return undefined;
+    return new Shape(index, texts, first === contentHole ? 0 : 1);
   }
+}
+
+/** What a shape is made from: the chunk text to cut (without its role, for a role chunk) and the parsed values of its holes. */
+class Learned {
+  constructor(
+    readonly text: string,
+    readonly content: string,
+    readonly index: number,
+    readonly obfuscation: string | undefined,
+  ) {}
 }
 
 /** A plain content chunk's content: one choice, its delta only `content` (a string) and `role`; nothing that ends or accounts. */

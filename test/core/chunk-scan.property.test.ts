@@ -58,6 +58,14 @@ describe('ChunkScanner', () => {
     expect(read(scanner, JSON.stringify(chunk('bc')))).toEqual({ text: undefined, bytes: -1 });
   });
 
+  it('finds the content hole when the padding is written before it', () => {
+    const scanner = new ChunkScanner();
+    const paddedFirst = (content: string, padding: string): string => JSON.stringify({ obfuscation: padding, ...chunk(content) });
+    learnFrom(scanner, paddedFirst('a', 'Xy1'));
+    expect(read(scanner, paddedFirst('héllo', 'q'))).toEqual({ text: 'héllo', bytes: 6 });
+    expect(read(scanner, paddedFirst('bc', 'a longer padding'))).toEqual({ text: 'bc', bytes: 2 });
+  });
+
   it('learns only a plain content chunk whose keys are written plainly, and keeps the last shape otherwise', () => {
     const plain = new ChunkScanner();
     learnFrom(plain, JSON.stringify(chunk('a')));
