@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
 import type { AccessRecord, AttemptRecord } from './access.js';
 
 // LLM latencies: 50 ms .. 120 s.
@@ -12,6 +12,13 @@ export const UNROUTED = 'none';
  * Prometheus metrics. Labels come only from configured names (routes, providers) and fixed sets
  * (status codes, outcomes), so bogus model names cannot grow cardinality. Updates are O(1) per
  * request, never per chunk.
+ *
+ * What every request updates (its counts and the open streams) is tallied here, in a Map per
+ * metric keyed by the label values, and handed to prom-client when a metric is read (its
+ * `collect`, which runs on every scrape and worker gathering): prom-client's own update builds a
+ * label hash and checks the labels on each call, and those calls were a twentieth of a request's
+ * CPU (bench/PROFILE.md, "metrics"). The latency histograms take each observation through a
+ * child made once per route and provider.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -27,17 +34,26 @@ export class Metrics {
   private readonly spend: Counter<'key'>;
   private readonly unpricedRequests: Counter<'key'>;
   private readonly stateErrors: Counter<'op'>;
+  private readonly requestTally = new Tally<'route' | 'provider' | 'status' | 'stream' | 'api'>();
+  private readonly tokenTally = new Tally<'route' | 'provider' | 'type'>();
+  private readonly attemptTally = new Tally<'provider' | 'outcome'>();
+  private readonly disconnectTally = new Tally<'provider'>();
+  private readonly aggregatedTally = new Tally<'provider' | 'reason'>();
+  /** Open streams per provider, set on the gauge when it is read. */
+  private readonly open = new Map<string, number>();
+  /** The latency histograms' children per route and provider. */
+  private readonly latency = new Map<string, { duration: Observer; ttft: Observer }>();
 
   constructor() {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'sluice_requests_total', help: 'Client requests by route, provider, HTTP status, stream flag and API (the endpoint).', labelNames: ['route', 'provider', 'status', 'stream', 'api'], registers });
+    this.requests = new Counter({ name: 'sluice_requests_total', help: 'Client requests by route, provider, HTTP status, stream flag and API (the endpoint).', labelNames: ['route', 'provider', 'status', 'stream', 'api'], registers, collect: () => this.requestTally.flush(this.requests) });
     this.duration = new Histogram({ name: 'sluice_request_duration_seconds', help: 'Whole request duration.', labelNames: ['route', 'provider'], buckets: LATENCY_BUCKETS, registers });
     this.ttft = new Histogram({ name: 'sluice_time_to_first_token_seconds', help: 'Time until the first token reached a stream client.', labelNames: ['route', 'provider'], buckets: LATENCY_BUCKETS, registers });
-    this.tokens = new Counter({ name: 'sluice_tokens_total', help: 'Tokens by type, from upstream usage (estimated when the upstream gave none).', labelNames: ['route', 'provider', 'type'], registers });
-    this.attempts = new Counter({ name: 'sluice_upstream_attempts_total', help: 'Upstream attempts by outcome.', labelNames: ['provider', 'outcome'], registers });
-    this.activeStreams = new Gauge({ name: 'sluice_active_streams', help: 'Streams currently open to clients.', labelNames: ['provider'], registers });
-    this.disconnects = new Counter({ name: 'sluice_client_disconnects_total', help: 'Requests the client abandoned before the end.', labelNames: ['provider'], registers });
-    this.aggregated = new Counter({ name: 'sluice_aggregated_responses_total', help: 'Non-stream responses aggregated from an upstream stream.', labelNames: ['provider', 'reason'], registers });
+    this.tokens = new Counter({ name: 'sluice_tokens_total', help: 'Tokens by type, from upstream usage (estimated when the upstream gave none).', labelNames: ['route', 'provider', 'type'], registers, collect: () => this.tokenTally.flush(this.tokens) });
+    this.attempts = new Counter({ name: 'sluice_upstream_attempts_total', help: 'Upstream attempts by outcome.', labelNames: ['provider', 'outcome'], registers, collect: () => this.attemptTally.flush(this.attempts) });
+    this.activeStreams = new Gauge({ name: 'sluice_active_streams', help: 'Streams currently open to clients.', labelNames: ['provider'], registers, collect: () => this.setOpenStreams() });
+    this.disconnects = new Counter({ name: 'sluice_client_disconnects_total', help: 'Requests the client abandoned before the end.', labelNames: ['provider'], registers, collect: () => this.disconnectTally.flush(this.disconnects) });
+    this.aggregated = new Counter({ name: 'sluice_aggregated_responses_total', help: 'Non-stream responses aggregated from an upstream stream.', labelNames: ['provider', 'reason'], registers, collect: () => this.aggregatedTally.flush(this.aggregated) });
     this.limitedRequests = new Counter({ name: 'sluice_limited_requests_total', help: 'Requests refused by a client-key limit, by key name and reason (rpm, tpm, max_parallel, budget).', labelNames: ['key', 'reason'], registers });
     this.spend = new Counter({ name: 'sluice_spend_usd_total', help: 'Spend by client key name, in USD, from token usage and prices.', labelNames: ['key'], registers });
     this.unpricedRequests = new Counter({ name: 'sluice_unpriced_requests_total', help: 'Requests with token usage but no known price for their model, by client key name.', labelNames: ['key'], registers });
@@ -63,32 +79,58 @@ export class Metrics {
   }
 
   streamOpened(provider: string): void {
-    this.activeStreams.inc({ provider });
+    this.open.set(provider, (this.open.get(provider) ?? 0) + 1);
   }
 
   streamClosed(provider: string): void {
-    this.activeStreams.dec({ provider });
+    this.open.set(provider, (this.open.get(provider) ?? 0) - 1);
+  }
+
+  private setOpenStreams(): void {
+    for (const [provider, count] of this.open) this.activeStreams.set({ provider }, count);
   }
 
   /** Everything else is read off the finished request's access record. */
   requestFinished(record: AccessRecord, durationMs: number): void {
     const route = record.route ?? UNROUTED;
     const provider = record.provider ?? UNROUTED;
-    this.requests.inc({ route, provider, status: String(record.status), stream: String(record.stream), api: record.api });
-    this.duration.observe({ route, provider }, durationMs / 1000);
-    if (record.stream && record.ttftMs !== undefined) this.ttft.observe({ route, provider }, record.ttftMs / 1000);
-    for (const attempt of record.attempts) this.attempts.inc({ provider: attempt.provider, outcome: attemptOutcome(attempt) });
-    if (record.outcome === 'client_abort') this.disconnects.inc({ provider });
-    if (record.aggregated !== undefined) this.aggregated.inc({ provider, reason: record.aggregated });
+    const status = String(record.status);
+    const stream = String(record.stream);
+    const api = record.api;
+    const target = `${route}\u0000${provider}`;
+    this.requestTally.add(`${target}\u0000${status}\u0000${stream}\u0000${api}`, () => ({ route, provider, status, stream, api }));
+    const latency = this.latencyOf(target, route, provider);
+    latency.duration.observe(durationMs / 1000);
+    if (record.stream && record.ttftMs !== undefined) latency.ttft.observe(record.ttftMs / 1000);
+    for (const attempt of record.attempts) {
+      const outcome = attemptOutcome(attempt);
+      this.attemptTally.add(`${attempt.provider}\u0000${outcome}`, () => ({ provider: attempt.provider, outcome }));
+    }
+    if (record.outcome === 'client_abort') this.disconnectTally.add(provider, () => ({ provider }));
+    const reason = record.aggregated;
+    if (reason !== undefined) this.aggregatedTally.add(`${provider}\u0000${reason}`, () => ({ provider, reason }));
     const usage = record.usage;
     if (usage !== undefined) {
-      this.tokens.inc({ route, provider, type: 'prompt' }, usage.prompt_tokens || 0);
-      this.tokens.inc({ route, provider, type: 'completion' }, usage.completion_tokens || 0);
+      this.addTokens(target, route, provider, 'prompt', usage.prompt_tokens || 0);
+      this.addTokens(target, route, provider, 'completion', usage.completion_tokens || 0);
       const reasoning = Number(usage.completion_tokens_details?.reasoning_tokens ?? 0);
       const cached = Number(usage.prompt_tokens_details?.cached_tokens ?? 0);
-      if (reasoning > 0) this.tokens.inc({ route, provider, type: 'reasoning' }, reasoning);
-      if (cached > 0) this.tokens.inc({ route, provider, type: 'cached' }, cached);
+      if (reasoning > 0) this.addTokens(target, route, provider, 'reasoning', reasoning);
+      if (cached > 0) this.addTokens(target, route, provider, 'cached', cached);
     }
+  }
+
+  private addTokens(target: string, route: string, provider: string, type: string, n: number): void {
+    this.tokenTally.add(`${target}\u0000${type}`, () => ({ route, provider, type }), n);
+  }
+
+  private latencyOf(target: string, route: string, provider: string): { duration: Observer; ttft: Observer } {
+    let latency = this.latency.get(target);
+    if (latency === undefined) {
+      latency = { duration: this.duration.labels({ route, provider }), ttft: this.ttft.labels({ route, provider }) };
+      this.latency.set(target, latency);
+    }
+    return latency;
   }
 
   /** The metrics text: under `server.workers`, every worker's summed (see workerMetrics), else this process's own. */
@@ -99,6 +141,32 @@ export class Metrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+}
+
+type Observer = ReturnType<Histogram<string>['labels']>;
+
+/**
+ * A counter's increments per label set, kept until prom-client reads the counter (`flush` from its
+ * `collect`). The key is the label values joined; the labels object is made once per key.
+ */
+class Tally<L extends string> {
+  private readonly counts = new Map<string, { labels: LabelValues<L>; n: number; shown: boolean }>();
+
+  add(key: string, labels: () => LabelValues<L>, n = 1): void {
+    const entry = this.counts.get(key);
+    if (entry === undefined) this.counts.set(key, { labels: labels(), n, shown: false });
+    else entry.n += n;
+  }
+
+  /** Hands the counts on; a label set counted only by 0 so far is shown at 0, as prom-client would. */
+  flush(counter: Counter<L>): void {
+    for (const entry of this.counts.values()) {
+      if (entry.n === 0 && entry.shown) continue;
+      counter.inc(entry.labels, entry.n);
+      entry.n = 0;
+      entry.shown = true;
+    }
   }
 }
 
