@@ -1,3 +1,4 @@
+import { coarseTimeout } from './core/coarse-timer.js';
 import { SluiceError, truncated, upstreamInvalid } from './core/errors.js';
 import type { RequestContext } from './server/state.js';
 import { Aggregator } from './streaming/aggregate.js';
@@ -161,12 +162,16 @@ export async function streamInto(ctx: RequestContext, sink: ChunkSink): Promise<
  * is 200 and later failures are events). Returns the chosen upstream's event stream, committed.
  */
 async function openCommitted(ctx: RequestContext, sink: ChunkSink): Promise<OpenedStream> {
-  const ping = setInterval(() => sink.ping(), ctx.state.config.server.keepalive_ms);
+  const keepaliveMs = ctx.state.config.server.keepalive_ms;
+  let ping = coarseTimeout(keepaliveMs, function pingAgain() {
+    sink.ping();
+    ping = coarseTimeout(keepaliveMs, pingAgain);
+  });
   let opened: OpenedStream;
   try {
     opened = await runTargets(ctx, (a) => openStream(ctx, a, sink.takesFrames === true));
   } finally {
-    clearInterval(ping);
+    ping.cancel();
   }
   ctx.record.ttftMs = Date.now() - ctx.startedAt;
   opened.stream?.commit();

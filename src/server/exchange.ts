@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ProviderConfig } from '../config/schema.js';
+import { coarseTimeout, type CoarseTimer } from '../core/coarse-timer.js';
 import { asSluiceError, SluiceError, upstreamTimeout } from '../core/errors.js';
 import type { ChunkSink, Committable } from '../core/sink.js';
 import type { ChatCompletion } from '../core/types.js';
@@ -42,7 +43,7 @@ export async function serveFront(gateway: Gateway, front: Front, path: string, r
   };
   res.on('close', onClose);
   gateway.inflight.add(cancellation);
-  let totalTimer: NodeJS.Timeout | undefined;
+  let totalTimer: CoarseTimer | undefined;
   let grant: ClientGrant | undefined;
   const headers = (): Record<string, string> => {
     // Object.assign, not a spread: V8 makes a spread of these quoted keys slow (bench/PROFILE.md, "SSE headers").
@@ -70,7 +71,7 @@ export async function serveFront(gateway: Gateway, front: Front, path: string, r
     const resolution = resolveModel(state.config, chat.model);
     record.route = resolution.route?.name ?? resolution.targets[0]?.provider.name;
     const total = totalTimeout(resolution.targets.map((t) => t.provider));
-    totalTimer = setTimeout(() => cancellation.abort(total.error()), total.ms);
+    totalTimer = coarseTimeout(total.ms, () => cancellation.abort(total.error()));
     const traceparent = request.headers.traceparent;
     const requestCtx: RequestContext = {
       gateway,
@@ -129,7 +130,7 @@ export async function serveFront(gateway: Gateway, front: Front, path: string, r
     if (error.code === 'SLUICE_ERR_INTERNAL') request.log.error({ err: error.cause ?? error }, 'internal error');
     await deliverError(front, error, sink, reply, headers, record);
   } finally {
-    clearTimeout(totalTimer);
+    totalTimer?.cancel();
     res.off('close', onClose);
     gateway.inflight.delete(cancellation);
     gateway.access.finish(request.id, record, startedAt, parsed?.chat);
