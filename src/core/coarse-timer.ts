@@ -10,19 +10,45 @@
  * IDLE_STOP_MS: an idle gateway does not wake up for it.
  */
 export class CoarseTimer {
+  /** Its neighbours in the pending list, while it is in it. */
+  private prev: CoarseTimer | undefined = undefined;
+  private next: CoarseTimer | undefined = undefined;
+  private pending = false;
+
   constructor(
     /** When it is due, as Date.now() counts. */
     readonly due: number,
     private readonly fire: () => void,
   ) {}
 
-  /** Runs it (once it is due; the sweep has taken it off). */
-  run(): void {
-    this.fire();
+  cancel(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    if (this.prev === undefined) first = this.next;
+    else this.prev.next = this.next;
+    if (this.next !== undefined) this.next.prev = this.prev;
+    this.prev = undefined;
+    this.next = undefined;
   }
 
-  cancel(): void {
-    pending.delete(this);
+  /** Into the pending list, at its head. */
+  static add(timer: CoarseTimer): void {
+    timer.pending = true;
+    timer.next = first;
+    if (first !== undefined) first.prev = timer;
+    first = timer;
+  }
+
+  /** Off the list and fired, each timer due at `now` (after the walk: a firing may set or cancel others). */
+  static runDue(now: number): void {
+    let due: CoarseTimer[] | undefined;
+    for (let timer = first; timer !== undefined; timer = timer.next) if (timer.due <= now) (due ??= []).push(timer);
+    if (due === undefined) return;
+    for (const timer of due) {
+      if (!timer.pending) continue;
+      timer.cancel();
+      timer.fire();
+    }
   }
 }
 
@@ -30,7 +56,8 @@ const MIN_TICK_MS = 10;
 const MAX_TICK_MS = 1000;
 const IDLE_STOP_MS = 5000;
 
-const pending = new Set<CoarseTimer>();
+/** The pending timers, a doubly linked list (an old-generation Set of short-lived timers kept them for the next full GC: bench/PROFILE.md, "timers"). */
+let first: CoarseTimer | undefined;
 let sweep: NodeJS.Timeout | undefined;
 let tick = Infinity;
 /** When the sweep last saw a timer pending. */
@@ -39,7 +66,7 @@ let lastBusy = 0;
 /** Calls `fire` once, `ms` (up to a tick more) from now, unless cancelled first. */
 export function coarseTimeout(ms: number, fire: () => void): CoarseTimer {
   const timer = new CoarseTimer(Date.now() + ms, fire);
-  pending.add(timer);
+  CoarseTimer.add(timer);
   const wanted = Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, Math.floor(ms / 100)));
   if (wanted < tick) {
     tick = wanted;
@@ -53,7 +80,7 @@ export function coarseTimeout(ms: number, fire: () => void): CoarseTimer {
 
 function runDue(): void {
   const now = Date.now();
-  if (pending.size === 0) {
+  if (first === undefined) {
     if (now - lastBusy >= IDLE_STOP_MS) {
       clearInterval(sweep);
       sweep = undefined;
@@ -62,10 +89,5 @@ function runDue(): void {
     return;
   }
   lastBusy = now;
-  // A timer set by one that fires here is due later than now: the loop passes over it.
-  for (const timer of pending) {
-    if (timer.due > now) continue;
-    pending.delete(timer);
-    timer.run();
-  }
+  CoarseTimer.runDue(now);
 }
