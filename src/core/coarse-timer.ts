@@ -9,17 +9,27 @@
  * unref'd, so it never keeps the process alive, and it stops once nothing has been pending for
  * IDLE_STOP_MS: an idle gateway does not wake up for it.
  */
-export class CoarseTimer {
-  /** Its neighbours in the pending list, while it is in it. */
-  private prev: CoarseTimer | undefined = undefined;
-  private next: CoarseTimer | undefined = undefined;
-  private pending = false;
+/** A pending coarse timer: all a caller can do with one is cancel it. */
+export interface CoarseTimer {
+  cancel(): void;
+}
+
+/** A timer in the pending list (a doubly linked list: see `first`). */
+class PendingTimer implements CoarseTimer {
+  prev: PendingTimer | undefined = undefined;
+  next: PendingTimer | undefined = undefined;
+  /** Whether it is in the list (not yet fired or cancelled). */
+  pending = true;
 
   constructor(
     /** When it is due, as Date.now() counts. */
     readonly due: number,
-    private readonly fire: () => void,
-  ) {}
+    readonly fire: () => void,
+  ) {
+    this.next = first;
+    if (first !== undefined) first.prev = this;
+    first = this;
+  }
 
   cancel(): void {
     if (!this.pending) return;
@@ -30,26 +40,6 @@ export class CoarseTimer {
     this.prev = undefined;
     this.next = undefined;
   }
-
-  /** Into the pending list, at its head. */
-  static add(timer: CoarseTimer): void {
-    timer.pending = true;
-    timer.next = first;
-    if (first !== undefined) first.prev = timer;
-    first = timer;
-  }
-
-  /** Off the list and fired, each timer due at `now` (after the walk: a firing may set or cancel others). */
-  static runDue(now: number): void {
-    let due: CoarseTimer[] | undefined;
-    for (let timer = first; timer !== undefined; timer = timer.next) if (timer.due <= now) (due ??= []).push(timer);
-    if (due === undefined) return;
-    for (const timer of due) {
-      if (!timer.pending) continue;
-      timer.cancel();
-      timer.fire();
-    }
-  }
 }
 
 const MIN_TICK_MS = 10;
@@ -57,7 +47,7 @@ const MAX_TICK_MS = 1000;
 const IDLE_STOP_MS = 5000;
 
 /** The pending timers, a doubly linked list (an old-generation Set of short-lived timers kept them for the next full GC: bench/PROFILE.md, "timers"). */
-let first: CoarseTimer | undefined;
+let first: PendingTimer | undefined;
 let sweep: NodeJS.Timeout | undefined;
 let tick = Infinity;
 /** When the sweep last saw a timer pending. */
@@ -65,8 +55,7 @@ let lastBusy = 0;
 
 /** Calls `fire` once, `ms` (up to a tick more) from now, unless cancelled first. */
 export function coarseTimeout(ms: number, fire: () => void): CoarseTimer {
-  const timer = new CoarseTimer(Date.now() + ms, fire);
-  CoarseTimer.add(timer);
+  const timer = new PendingTimer(Date.now() + ms, fire);
   const wanted = Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, Math.floor(ms / 100)));
   if (wanted < tick) {
     tick = wanted;
@@ -89,5 +78,13 @@ function runDue(): void {
     return;
   }
   lastBusy = now;
-  CoarseTimer.runDue(now);
+  // Off the list and fired after the walk: a firing may set or cancel others.
+  let due: PendingTimer[] | undefined;
+  for (let timer: PendingTimer | undefined = first; timer !== undefined; timer = timer.next) if (timer.due <= now) (due ??= []).push(timer);
+  if (due === undefined) return;
+  for (const timer of due) {
+    if (!timer.pending) continue;
+    timer.cancel();
+    timer.fire();
+  }
 }
